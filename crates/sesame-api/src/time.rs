@@ -1,0 +1,151 @@
+//! Time on the wire: whole seconds, UTC, ISO 8601 (`2026-11-28T12:00:00Z`), and rotation
+//! intervals written `integer[d|h|m|s]`.
+
+use std::fmt;
+
+/// Seconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn seconds(self) -> i64 {
+        self.0
+    }
+
+    pub fn plus_seconds(self, s: i64) -> Timestamp {
+        Timestamp(self.0.saturating_add(s))
+    }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SSZ`, optionally with fractional seconds (`.123Z`), which the
+    /// SDKs send in `x-acs-date` and `Timestamp`.
+    pub fn parse_iso8601(s: &str) -> Option<Timestamp> {
+        let b = s.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            let part = s.get(r)?;
+            if !part.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            part.parse().ok()
+        };
+        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        let rest = s.get(19..)?;
+        let rest = match rest.strip_prefix('.') {
+            Some(frac) => {
+                let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+                if digits == 0 {
+                    return None;
+                }
+                frac.get(digits..)?
+            }
+            None => rest,
+        };
+        if rest != "Z" || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        let days = days_from_civil(y, mo, d);
+        Some(Timestamp(days * 86_400 + h * 3600 + mi * 60 + se))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days = self.0.div_euclid(86_400);
+        let secs = self.0.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    }
+}
+
+// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Parses a period written `integer[unit]`, unit one of `d h m s` (no unit means seconds), as
+/// `RotationInterval` is written. Returns seconds.
+pub fn parse_interval(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (digits, mult) = match s.as_bytes().last()? {
+        b'd' => (&s[..s.len() - 1], 86_400),
+        b'h' => (&s[..s.len() - 1], 3_600),
+        b'm' => (&s[..s.len() - 1], 60),
+        b's' => (&s[..s.len() - 1], 1),
+        c if c.is_ascii_digit() => (s, 1),
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) || digits.len() > 12 {
+        return None;
+    }
+    digits.parse::<i64>().ok()?.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn formats_and_parses_known_instants() {
+        assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00Z");
+        let t = Timestamp::parse_iso8601("2026-11-28T12:00:01Z").unwrap();
+        assert_eq!(t.to_string(), "2026-11-28T12:00:01Z");
+        assert_eq!(Timestamp::parse_iso8601("2026-11-28T12:00:01.250Z"), Some(t));
+        assert_eq!(Timestamp::parse_iso8601("2024-02-29T00:00:00Z").unwrap().to_string(), "2024-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn rejects_malformed_timestamps() {
+        for bad in ["", "2026-11-28", "2026-11-28T12:00:01", "2026-13-01T00:00:00Z", "2026-11-28T12:00:01+08:00", "abcd-11-28T12:00:01Z", "2026-11-28T12:00:01.Z", "２０26-11-28T12:00:01Z"] {
+            assert_eq!(Timestamp::parse_iso8601(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_intervals_in_every_unit() {
+        assert_eq!(parse_interval("7d"), Some(604_800));
+        assert_eq!(parse_interval("6h"), Some(21_600));
+        assert_eq!(parse_interval("30m"), Some(1_800));
+        assert_eq!(parse_interval("604800s"), Some(604_800));
+        assert_eq!(parse_interval("3600"), Some(3_600));
+        for bad in ["", "d", "7w", "-7d", "7.5d", "99999999999999d"] {
+            assert_eq!(parse_interval(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn timestamps_round_trip(secs in -62_135_596_800i64..253_402_300_799) {
+            let t = Timestamp(secs);
+            prop_assert_eq!(Timestamp::parse_iso8601(&t.to_string()), Some(t));
+        }
+
+        #[test]
+        fn timestamp_parser_never_panics(s in ".{0,40}") {
+            let _ = Timestamp::parse_iso8601(&s);
+            let _ = parse_interval(&s);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Sesame's cryptography, synchronous and free of I/O except for the root key file.
+//!
+//! It owns: key material newtypes that zeroize and never print ([`KeyMaterial`]); the
+//! AES-256-GCM envelope used for every sealed value ([`aead`]); the ciphertext blob format that
+//! names its key and key version ([`blob`], documented in `docs/ciphertext-format.md`); the
+//! ACS3-HMAC-SHA256 and HMAC-SHA1 request signatures ([`sign`]); and randomness for ids,
+//! nonces and passwords ([`random`]). All primitives come from `ring`; nothing here is
+//! hand-written cryptography.
+
+pub mod aead;
+pub mod blob;
+pub mod keys;
+pub mod random;
+pub mod sign;
+
+pub use keys::{KeyMaterial, RootKey};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    /// Authentication failed or the input is malformed. Deliberately says nothing more.
+    #[error("decryption failed")]
+    Decrypt,
+    #[error("malformed ciphertext blob: {0}")]
+    MalformedBlob(&'static str),
+    #[error("the operating system's random number generator failed")]
+    Rng,
+    #[error("invalid key length")]
+    KeyLength,
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    s
+}
+
+/// Decodes hex (either case); `None` on odd length or a non-hex digit.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
+        return None;
+    }
+    let val = |c: u8| -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    };
+    b.chunks_exact(2).map(|p| Some(val(p[0])? << 4 | val(p[1])?)).collect()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_garbage() {
+        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
+        assert_eq!(unhex("00ABff"), Some(vec![0, 0xab, 0xff]));
+        assert_eq!(unhex("0"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
+    fn sha256_of_empty_matches_the_sdk_constant() {
+        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+}

@@ -1,0 +1,285 @@
+//! Alibaba Cloud request signatures, for the gateway (verify) and the client (sign):
+//!
+//! * V3 `ACS3-HMAC-SHA256`: the tea SDK's default (reference §1.4).
+//! * V1 `HMAC-SHA1` "RPC signature": the legacy SDKs and the secrets clients (reference §1.5).
+//!
+//! Verification recomputes the MAC with `ring::hmac::verify`, which compares in constant time.
+
+use base64::Engine;
+use ring::hmac;
+
+pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
+
+/// RFC 3986 percent-encoding: unreserved `A-Z a-z 0-9 - _ . ~` stay, everything else `%XX`.
+pub fn pct(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+        }
+    }
+    out
+}
+
+/// Decodes `application/x-www-form-urlencoded` (`+` is a space). `None` when a `%` escape is
+/// malformed or the result is not UTF-8.
+pub fn form_decode_component(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok().filter(|_| hex.bytes().all(|c| c.is_ascii_hexdigit()))?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Splits and decodes a query string or form body into pairs, keeping order.
+pub fn form_decode(s: &str) -> Option<Vec<(String, String)>> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((form_decode_component(k)?, form_decode_component(v)?))
+        })
+        .collect()
+}
+
+/// Encodes pairs as a query string (RFC 3986, so it is both valid form encoding and what the
+/// signature canonicalises).
+pub fn form_encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    pairs.into_iter().map(|(k, v)| format!("{}={}", pct(k), pct(v))).collect::<Vec<_>>().join("&")
+}
+
+// ------------------------------------------------------------------------------------------
+// V3
+
+/// The parts of `Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct V3Authorization<'a> {
+    pub access_key_id: &'a str,
+    pub signed_headers: Vec<&'a str>,
+    pub signature: &'a str,
+}
+
+pub fn parse_v3_authorization(value: &str) -> Option<V3Authorization<'_>> {
+    let rest = value.strip_prefix(V3_ALGORITHM)?.strip_prefix(' ')?;
+    let (mut cred, mut signed, mut sig) = (None, None, None);
+    for part in rest.split(',') {
+        let (k, v) = part.trim().split_once('=')?;
+        match k {
+            "Credential" => cred = Some(v),
+            "SignedHeaders" => signed = Some(v),
+            "Signature" => sig = Some(v),
+            _ => return None,
+        }
+    }
+    let signed_headers: Vec<&str> = signed?.split(';').collect();
+    if signed_headers.iter().any(|h| h.is_empty() || h.bytes().any(|c| c.is_ascii_uppercase())) {
+        return None;
+    }
+    let (access_key_id, signature) = (cred?, sig?);
+    if access_key_id.is_empty() || signature.is_empty() {
+        return None;
+    }
+    Some(V3Authorization { access_key_id, signed_headers, signature })
+}
+
+/// How to write query keys in the canonical query. The tea SDK leaves keys raw; a strict
+/// RFC 3986 signer encodes them. They differ only for keys with reserved characters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum KeyEncoding {
+    Raw,
+    Encoded,
+}
+
+/// The V3 string to sign. `query` is the decoded query; `header` looks a signed header up by
+/// lower-case name.
+pub fn v3_string_to_sign<'a>(
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    signed_headers: &[&str],
+    header: impl Fn(&str) -> Option<&'a str>,
+    payload_sha256_hex: &str,
+    key_encoding: KeyEncoding,
+) -> String {
+    let mut q: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (if key_encoding == KeyEncoding::Raw { k.clone() } else { pct(k) }, pct(v)))
+        .collect();
+    q.sort();
+    let canonical_query = q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let mut canonical = String::with_capacity(512);
+    canonical.push_str(method);
+    canonical.push('\n');
+    canonical.push_str(if path.is_empty() { "/" } else { path });
+    canonical.push('\n');
+    canonical.push_str(&canonical_query);
+    canonical.push('\n');
+    for h in signed_headers {
+        canonical.push_str(h);
+        canonical.push(':');
+        canonical.push_str(header(h).unwrap_or("").trim());
+        canonical.push('\n');
+    }
+    canonical.push('\n');
+    canonical.push_str(&signed_headers.join(";"));
+    canonical.push('\n');
+    canonical.push_str(payload_sha256_hex);
+    format!("{V3_ALGORITHM}\n{}", crate::sha256_hex(canonical.as_bytes()))
+}
+
+pub fn v3_sign(secret: &[u8], string_to_sign: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    crate::hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref())
+}
+
+/// Constant-time check of a hex V3 signature.
+pub fn v3_verify(secret: &[u8], string_to_sign: &str, signature_hex: &str) -> bool {
+    let Some(tag) = crate::unhex(signature_hex) else { return false };
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    hmac::verify(&key, string_to_sign.as_bytes(), &tag).is_ok()
+}
+
+// ------------------------------------------------------------------------------------------
+// V1
+
+/// `METHOD&%2F&pct(sorted pct(k)=pct(v) joined by &)`, over every parameter but `Signature`.
+pub fn v1_string_to_sign(method: &str, params: &[(String, String)]) -> String {
+    let mut pairs: Vec<(String, String)> =
+        params.iter().filter(|(k, _)| k != "Signature").map(|(k, v)| (pct(k), pct(v))).collect();
+    pairs.sort();
+    let canonical = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    format!("{method}&{}&{}", pct("/"), pct(&canonical))
+}
+
+fn v1_key(secret: &[u8]) -> hmac::Key {
+    let mut k = Vec::with_capacity(secret.len() + 1);
+    k.extend_from_slice(secret);
+    k.push(b'&');
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &k);
+    zeroize::Zeroize::zeroize(&mut k);
+    key
+}
+
+pub fn v1_sign(secret: &[u8], string_to_sign: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(hmac::sign(&v1_key(secret), string_to_sign.as_bytes()).as_ref())
+}
+
+pub fn v1_verify(secret: &[u8], string_to_sign: &str, signature_b64: &str) -> bool {
+    let Ok(tag) = base64::engine::general_purpose::STANDARD.decode(signature_b64) else { return false };
+    hmac::verify(&v1_key(secret), string_to_sign.as_bytes(), &tag).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The captured GetSecretValue request of reference §1.4, signed with `testsecret`.
+    #[test]
+    fn v3_matches_the_captured_sdk_request() {
+        let headers = [
+            ("accept", "application/json"),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("host", "127.0.0.1:18080"),
+            ("user-agent", "AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/0.4.3 TeaDSL/2"),
+            ("x-acs-action", "GetSecretValue"),
+            ("x-acs-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            ("x-acs-credentials-provider", "static_ak"),
+            ("x-acs-date", "2026-11-28T12:00:00Z"),
+            ("x-acs-signature-nonce", "efcd18f7c0dce91ed7ded828403f4d30"),
+            ("x-acs-version", "2016-01-20"),
+        ];
+        let auth = "ACS3-HMAC-SHA256 Credential=testid,SignedHeaders=accept;content-type;host;user-agent;x-acs-action;x-acs-content-sha256;x-acs-credentials-provider;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=be606bd12e47ce41eaf6c98bd2aa804b9c85eb21b12aac92a201898510917285";
+        let a = parse_v3_authorization(auth).unwrap();
+        assert_eq!(a.access_key_id, "testid");
+        let query = form_decode("FetchExtendedConfig=True&SecretName=mysecret&VersionStage=ACSCurrent").unwrap();
+        let sts = v3_string_to_sign(
+            "POST",
+            "/",
+            &query,
+            &a.signed_headers,
+            |h| headers.iter().find(|(n, _)| *n == h).map(|(_, v)| *v),
+            &crate::sha256_hex(b""),
+            KeyEncoding::Raw,
+        );
+        assert_eq!(sts, "ACS3-HMAC-SHA256\n76208e1dd35de70c64d85e16fb39cade1cb80b02bfd3b8eaf8e5b0f4f63dcba9");
+        assert_eq!(v3_sign(b"testsecret", &sts), a.signature);
+        assert!(v3_verify(b"testsecret", &sts, a.signature));
+        assert!(!v3_verify(b"wrongsecret", &sts, a.signature));
+        assert!(!v3_verify(b"testsecret", &sts, "zz"));
+    }
+
+    /// The captured V1 GetSecretValue of reference §1.5 (tea SDK, `signature_algorithm='v2'`).
+    #[test]
+    fn v1_matches_the_captured_sdk_request() {
+        let q = "Action=GetSecretValue&Format=json&Version=2016-01-20&Timestamp=2026-11-28T12%3A00%3A01Z&SignatureNonce=3d29d668a3bafc3f8b44f785f31c6aac&FetchExtendedConfig=True&SecretName=mysecret&VersionStage=ACSCurrent&SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&AccessKeyId=testid&Signature=VqLo%2FG%2FsrQLUtG%2FxT14SctyJIt0%3D";
+        let params = form_decode(q).unwrap();
+        let sts = v1_string_to_sign("POST", &params);
+        assert_eq!(sts, "POST&%2F&AccessKeyId%3Dtestid%26Action%3DGetSecretValue%26FetchExtendedConfig%3DTrue%26Format%3Djson%26SecretName%3Dmysecret%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3d29d668a3bafc3f8b44f785f31c6aac%26SignatureVersion%3D1.0%26Timestamp%3D2026-11-28T12%253A00%253A01Z%26Version%3D2016-01-20%26VersionStage%3DACSCurrent");
+        assert!(v1_verify(b"testsecret", &sts, "VqLo/G/srQLUtG/xT14SctyJIt0="));
+        assert_eq!(v1_sign(b"testsecret", &sts), "VqLo/G/srQLUtG/xT14SctyJIt0=");
+        assert!(!v1_verify(b"testsecret", &sts, "not-base64!"));
+    }
+
+    /// The legacy SDK's CreateSecret of reference §1.5: `%20` for spaces, empty SignatureType.
+    #[test]
+    fn v1_accepts_the_legacy_sdk_encoding() {
+        let q = "SecretName=mysecret&SecretData=%7B%22AccountName%22%3A%22u%22%2C%22AccountPassword%22%3A%22a%20b%2Ac~d%22%7D&VersionId=v1&SecretType=Rds&ExtendedConfig=%7B%22SecretSubType%22%3A%20%22SingleUser%22%2C%20%22DBInstanceId%22%3A%20%22rm-abc%22%7D&EnableAutomaticRotation=True&RotationInterval=7d&Version=2016-01-20&Action=CreateSecret&Format=JSON&RegionId=cn-hangzhou&Timestamp=2026-11-28T11%3A56%3A04Z&SignatureMethod=HMAC-SHA1&SignatureType=&SignatureVersion=1.0&SignatureNonce=78f650c1126d2b8890c08b5a75767708&AccessKeyId=testid&Signature=ZSu2amE3t480OHWPaC%2Bbph%2Bbwc8%3D";
+        let params = form_decode(q).unwrap();
+        assert!(v1_verify(b"testsecret", &v1_string_to_sign("POST", &params), "ZSu2amE3t480OHWPaC+bph+bwc8="));
+    }
+
+    #[test]
+    fn malformed_authorization_headers_are_refused() {
+        for bad in [
+            "",
+            "ACS3-HMAC-SHA256",
+            "ACS3-HMAC-SHA256 Credential=a",
+            "ACS3-HMAC-SHA256 Credential=a,SignedHeaders=host,Signature=",
+            "ACS3-HMAC-SHA256 Credential=a,SignedHeaders=Host,Signature=ab",
+            "ACS3-HMAC-SHA256 Credential=a,SignedHeaders=host;;x,Signature=ab",
+            "HMAC-SHA1 Credential=a,SignedHeaders=host,Signature=ab",
+            "ACS3-HMAC-SHA256 Credential=a,SignedHeaders=host,Signature=ab,Extra=1",
+        ] {
+            assert_eq!(parse_v3_authorization(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn form_decoding_handles_plus_and_rejects_bad_escapes() {
+        assert_eq!(form_decode("a=x+y%2Az&b=").unwrap(), vec![("a".into(), "x y*z".into()), ("b".into(), "".into())]);
+        assert_eq!(form_decode("a=%zz"), None);
+        assert_eq!(form_decode("a=%4"), None);
+        assert_eq!(form_decode("a=%ff"), None);
+        assert_eq!(pct("my secret*~/é"), "my%20secret%2A~%2F%C3%A9");
+    }
+
+    proptest! {
+        #[test]
+        fn encode_then_decode_is_identity(k in "[ -~]{1,12}", v in "\\PC{0,24}") {
+            let s = form_encode([(k.as_str(), v.as_str())]);
+            prop_assert_eq!(form_decode(&s).unwrap(), vec![(k, v)]);
+        }
+
+        #[test]
+        fn decoders_never_panic(s in "\\PC{0,64}") {
+            let _ = form_decode(&s);
+            let _ = parse_v3_authorization(&s);
+        }
+    }
+}
