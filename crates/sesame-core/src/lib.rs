@@ -1,1 +1,102 @@
-//! placeholder
+//! Sesame's domain and services, with no HTTP types.
+//!
+//! It owns the model (KMS instances, customer master keys and their versions, aliases, access
+//! keys), the [`Store`] and [`Clock`] traits that the outside implements, and the services the
+//! gateway calls: [`KeyService`] for the key actions and [`IdentityService`] for access keys.
+//! A service takes a typed request from `sesame-api` and returns a response ready to render;
+//! every failure is already an [`sesame_api::Error`].
+
+pub mod clock;
+pub mod identity;
+pub mod keys;
+pub mod model;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use identity::IdentityService;
+pub use keys::KeyService;
+pub use store::{Store, StoreError};
+
+use sesame_crypto::RootKey;
+use std::sync::Arc;
+
+/// Where resources live, for ARNs: `acs:kms:{region}:{account}:…`.
+#[derive(Debug, Clone)]
+pub struct Realm {
+    pub region: String,
+    pub account_id: String,
+}
+
+impl Realm {
+    pub fn arn(&self, resource: &str) -> String {
+        format!("acs:kms:{}:{}:{}", self.region, self.account_id, resource)
+    }
+}
+
+/// Who is calling and from where, established by the gateway's authentication.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub access_key_id: String,
+    pub user: String,
+    pub source_ip: String,
+}
+
+/// What every service call needs besides its request.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub request_id: String,
+    pub caller: Caller,
+}
+
+/// The shared parts every service is built from.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub root: Arc<RootKey>,
+    pub clock: Arc<dyn Clock>,
+    pub realm: Realm,
+}
+
+/// All services, built once at start-up.
+pub struct Services {
+    pub keys: KeyService,
+    pub identity: IdentityService,
+    pub deps: Deps,
+}
+
+/// What start-up created, for the operator to see once.
+pub struct Bootstrap {
+    pub default_instance: String,
+    pub admin_key: Option<identity::NewAccessKey>,
+}
+
+const META_ACCOUNT: &str = "account_id";
+const META_DEFAULT_INSTANCE: &str = "default_instance";
+
+impl Services {
+    /// Opens the services over a store, creating on the first start the account id, the
+    /// default KMS instance and the first admin access key.
+    pub async fn start(store: Arc<dyn Store>, root: Arc<RootKey>, clock: Arc<dyn Clock>, region: String) -> Result<(Services, Bootstrap), sesame_api::Error> {
+        let account_id = match store.meta_get(META_ACCOUNT).await? {
+            Some(a) => a,
+            None => {
+                let digits = sesame_crypto::random::string_from(b"0123456789", 16).map_err(sesame_api::Error::internal)?;
+                store.meta_set(META_ACCOUNT, &digits).await?;
+                digits
+            }
+        };
+        let deps = Deps { store, root, clock, realm: Realm { region, account_id } };
+        let keys = KeyService::new(deps.clone());
+        let identity = IdentityService::new(deps.clone());
+        let default_instance = match deps.store.meta_get(META_DEFAULT_INSTANCE).await? {
+            Some(id) => id,
+            None => {
+                let id = keys.create_instance().await?;
+                deps.store.meta_set(META_DEFAULT_INSTANCE, &id).await?;
+                id
+            }
+        };
+        let admin_key = identity.bootstrap_admin().await?;
+        Ok((Services { keys, identity, deps }, Bootstrap { default_instance, admin_key }))
+    }
+}

@@ -1,0 +1,100 @@
+//! The persisted model. Wrapped key material and sealed secrets are opaque bytes here: only
+//! the services, holding the root key, can open them.
+
+use sesame_api::Timestamp;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsInstance {
+    pub id: String,
+    pub created: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyState> {
+        match s {
+            "Enabled" => Some(KeyState::Enabled),
+            "Disabled" => Some(KeyState::Disabled),
+            "PendingDeletion" => Some(KeyState::PendingDeletion),
+            _ => None,
+        }
+    }
+}
+
+/// One version of a CMK's material, wrapped by the root key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyVersion {
+    pub id: String,
+    pub created: Timestamp,
+    pub wrapped: Vec<u8>,
+}
+
+impl fmt::Debug for KeyVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyVersion").field("id", &self.id).field("created", &self.created).finish_non_exhaustive()
+    }
+}
+
+/// A customer master key: metadata, and its versions oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub id: String,
+    pub instance_id: String,
+    pub description: String,
+    pub state: KeyState,
+    pub creator: String,
+    pub created: Timestamp,
+    pub delete_date: Option<Timestamp>,
+    pub primary_version: String,
+    /// Automatic rotation period in seconds, when enabled.
+    pub rotation_interval: Option<i64>,
+    pub last_rotation: Timestamp,
+    pub next_rotation: Option<Timestamp>,
+    pub versions: Vec<KeyVersion>,
+    /// Optimistic-concurrency counter: an update succeeds only against the revision it read.
+    pub revision: i64,
+}
+
+impl Key {
+    pub fn version(&self, id: &str) -> Option<&KeyVersion> {
+        self.versions.iter().find(|v| v.id == id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub name: String,
+    pub key_id: String,
+    pub created: Timestamp,
+}
+
+/// An access key; its secret sealed by the root key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub id: String,
+    pub user: String,
+    pub sealed_secret: Vec<u8>,
+    pub enabled: bool,
+    pub created: Timestamp,
+}
+
+impl fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessKey").field("id", &self.id).field("user", &self.user).field("enabled", &self.enabled).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,341 @@
+//! The embedded SQLite backend: one file, WAL mode, one connection behind a mutex, every call
+//! run on tokio's blocking pool so that disk waits never stall the reactor.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use sesame_api::Timestamp;
+use sesame_core::model::{AccessKey, Alias, Key, KeyState, KeyVersion, KmsInstance};
+use sesame_core::store::{Store, StoreError, StoreResult};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Each entry moves the schema one version up; `PRAGMA user_version` records how far a file is.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE kms_instances (id TEXT PRIMARY KEY, created INTEGER NOT NULL);
+CREATE TABLE keys (
+    id TEXT PRIMARY KEY,
+    instance_id TEXT NOT NULL REFERENCES kms_instances(id),
+    description TEXT NOT NULL,
+    state TEXT NOT NULL,
+    creator TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    delete_date INTEGER,
+    primary_version TEXT NOT NULL,
+    rotation_interval INTEGER,
+    last_rotation INTEGER NOT NULL,
+    next_rotation INTEGER,
+    revision INTEGER NOT NULL
+);
+CREATE INDEX keys_delete_date ON keys(delete_date) WHERE delete_date IS NOT NULL;
+CREATE INDEX keys_next_rotation ON keys(next_rotation) WHERE next_rotation IS NOT NULL;
+CREATE TABLE key_versions (
+    key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    wrapped BLOB NOT NULL,
+    PRIMARY KEY (key_id, id)
+);
+CREATE TABLE aliases (
+    name TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+    created INTEGER NOT NULL
+);
+CREATE INDEX aliases_key ON aliases(key_id);
+CREATE TABLE access_keys (
+    id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    sealed_secret BLOB NOT NULL,
+    enabled INTEGER NOT NULL,
+    created INTEGER NOT NULL
+);
+"#];
+
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => StoreError::Duplicate,
+        other => backend(other),
+    }
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        Self::init(Connection::open(path).map_err(backend)?)
+    }
+
+    pub fn open_in_memory() -> StoreResult<SqliteStore> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(mut conn: Connection) -> StoreResult<SqliteStore> {
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;")
+            .map_err(backend)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Backend("store mutex poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
+    let target = MIGRATIONS.len() as i64;
+    if current > target {
+        return Err(StoreError::Backend(format!("the store's schema version {current} is newer than this build supports ({target})")));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1).map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn key_from_row(r: &Row<'_>) -> rusqlite::Result<(Key, String)> {
+    let state: String = r.get("state")?;
+    Ok((
+        Key {
+            id: r.get("id")?,
+            instance_id: r.get("instance_id")?,
+            description: r.get("description")?,
+            state: KeyState::Enabled,
+            creator: r.get("creator")?,
+            created: Timestamp(r.get("created")?),
+            delete_date: r.get::<_, Option<i64>>("delete_date")?.map(Timestamp),
+            primary_version: r.get("primary_version")?,
+            rotation_interval: r.get("rotation_interval")?,
+            last_rotation: Timestamp(r.get("last_rotation")?),
+            next_rotation: r.get::<_, Option<i64>>("next_rotation")?.map(Timestamp),
+            versions: Vec::new(),
+            revision: r.get("revision")?,
+        },
+        state,
+    ))
+}
+
+fn load_key(conn: &Connection, id: &str) -> StoreResult<Option<Key>> {
+    let Some((mut key, state)) = conn.query_row("SELECT * FROM keys WHERE id = ?1", [id], key_from_row).optional().map_err(backend)? else {
+        return Ok(None);
+    };
+    key.state = KeyState::parse(&state).ok_or_else(|| StoreError::Backend(format!("key {id} has unknown state {state:?}")))?;
+    let mut stmt = conn.prepare_cached("SELECT id, created, wrapped FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid").map_err(backend)?;
+    key.versions = stmt
+        .query_map([id], |r| Ok(KeyVersion { id: r.get(0)?, created: Timestamp(r.get(1)?), wrapped: r.get(2)? }))
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    Ok(Some(key))
+}
+
+fn insert_missing_versions(tx: &Transaction<'_>, key: &Key) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO key_versions (key_id, id, created, wrapped) VALUES (?1, ?2, ?3, ?4)")?;
+    for v in &key.versions {
+        stmt.execute(params![key.id, v.id, v.created.0, v.wrapped])?;
+    }
+    Ok(())
+}
+
+fn count(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> StoreResult<i64> {
+    conn.query_row(sql, p, |r| r.get(0)).map_err(backend)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_string();
+        self.with(move |c| c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(backend)).await
+    }
+
+    async fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.with(move |c| {
+            c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
+                .map(drop)
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn insert_instance(&self, instance: &KmsInstance) -> StoreResult<()> {
+        let i = instance.clone();
+        self.with(move |c| c.execute("INSERT INTO kms_instances (id, created) VALUES (?1, ?2)", params![i.id, i.created.0]).map(drop).map_err(map_err)).await
+    }
+
+    async fn get_instance(&self, id: &str) -> StoreResult<Option<KmsInstance>> {
+        let id = id.to_string();
+        self.with(move |c| {
+            c.query_row("SELECT id, created FROM kms_instances WHERE id = ?1", [id], |r| Ok(KmsInstance { id: r.get(0)?, created: Timestamp(r.get(1)?) }))
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_instances(&self, offset: i64, limit: i64) -> StoreResult<(Vec<KmsInstance>, i64)> {
+        self.with(move |c| {
+            let total = count(c, "SELECT COUNT(*) FROM kms_instances", [])?;
+            let mut stmt = c.prepare_cached("SELECT id, created FROM kms_instances ORDER BY created, rowid LIMIT ?1 OFFSET ?2").map_err(backend)?;
+            let items = stmt
+                .query_map([limit, offset], |r| Ok(KmsInstance { id: r.get(0)?, created: Timestamp(r.get(1)?) }))
+                .map_err(backend)?
+                .collect::<Result<_, _>>()
+                .map_err(backend)?;
+            Ok((items, total))
+        })
+        .await
+    }
+
+    async fn insert_key(&self, key: &Key) -> StoreResult<()> {
+        let k = key.clone();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute(
+                "INSERT INTO keys (id, instance_id, description, state, creator, created, delete_date, primary_version, rotation_interval, last_rotation, next_rotation, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![k.id, k.instance_id, k.description, k.state.as_str(), k.creator, k.created.0, k.delete_date.map(|t| t.0), k.primary_version, k.rotation_interval, k.last_rotation.0, k.next_rotation.map(|t| t.0), k.revision],
+            )
+            .map_err(map_err)?;
+            insert_missing_versions(&tx, &k).map_err(map_err)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_key(&self, id: &str) -> StoreResult<Option<Key>> {
+        let id = id.to_string();
+        self.with(move |c| load_key(c, &id)).await
+    }
+
+    async fn update_key(&self, key: &Key) -> StoreResult<()> {
+        let k = key.clone();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let changed = tx
+                .execute(
+                    "UPDATE keys SET description = ?2, state = ?3, delete_date = ?4, primary_version = ?5, rotation_interval = ?6, last_rotation = ?7, next_rotation = ?8, revision = revision + 1 WHERE id = ?1 AND revision = ?9",
+                    params![k.id, k.description, k.state.as_str(), k.delete_date.map(|t| t.0), k.primary_version, k.rotation_interval, k.last_rotation.0, k.next_rotation.map(|t| t.0), k.revision],
+                )
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(StoreError::Conflict);
+            }
+            insert_missing_versions(&tx, &k).map_err(map_err)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_key(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_string();
+        self.with(move |c| c.execute("DELETE FROM keys WHERE id = ?1", [id]).map(drop).map_err(backend)).await
+    }
+
+    async fn list_keys(&self, offset: i64, limit: i64) -> StoreResult<(Vec<String>, i64)> {
+        self.with(move |c| {
+            let total = count(c, "SELECT COUNT(*) FROM keys", [])?;
+            let mut stmt = c.prepare_cached("SELECT id FROM keys ORDER BY created, rowid LIMIT ?1 OFFSET ?2").map_err(backend)?;
+            let ids = stmt.query_map([limit, offset], |r| r.get(0)).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)?;
+            Ok((ids, total))
+        })
+        .await
+    }
+
+    async fn keys_due(&self, now: Timestamp) -> StoreResult<Vec<String>> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT id FROM keys WHERE delete_date <= ?1 UNION SELECT id FROM keys WHERE next_rotation <= ?1")
+                .map_err(backend)?;
+            stmt.query_map([now.0], |r| r.get(0)).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_alias(&self, alias: &Alias) -> StoreResult<()> {
+        let a = alias.clone();
+        self.with(move |c| c.execute("INSERT INTO aliases (name, key_id, created) VALUES (?1, ?2, ?3)", params![a.name, a.key_id, a.created.0]).map(drop).map_err(map_err))
+            .await
+    }
+
+    async fn update_alias(&self, name: &str, key_id: &str) -> StoreResult<bool> {
+        let (name, key_id) = (name.to_string(), key_id.to_string());
+        self.with(move |c| c.execute("UPDATE aliases SET key_id = ?2 WHERE name = ?1", [name, key_id]).map(|n| n > 0).map_err(map_err)).await
+    }
+
+    async fn delete_alias(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.with(move |c| c.execute("DELETE FROM aliases WHERE name = ?1", [name]).map(|n| n > 0).map_err(backend)).await
+    }
+
+    async fn get_alias(&self, name: &str) -> StoreResult<Option<Alias>> {
+        let name = name.to_string();
+        self.with(move |c| {
+            c.query_row("SELECT name, key_id, created FROM aliases WHERE name = ?1", [name], |r| Ok(Alias { name: r.get(0)?, key_id: r.get(1)?, created: Timestamp(r.get(2)?) }))
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_aliases(&self, key_id: Option<&str>, offset: i64, limit: i64) -> StoreResult<(Vec<Alias>, i64)> {
+        let key_id = key_id.map(str::to_string);
+        self.with(move |c| {
+            let total = count(c, "SELECT COUNT(*) FROM aliases WHERE ?1 IS NULL OR key_id = ?1", [&key_id])?;
+            let mut stmt = c
+                .prepare_cached("SELECT name, key_id, created FROM aliases WHERE ?1 IS NULL OR key_id = ?1 ORDER BY name LIMIT ?2 OFFSET ?3")
+                .map_err(backend)?;
+            let items = stmt
+                .query_map(params![key_id, limit, offset], |r| Ok(Alias { name: r.get(0)?, key_id: r.get(1)?, created: Timestamp(r.get(2)?) }))
+                .map_err(backend)?
+                .collect::<Result<_, _>>()
+                .map_err(backend)?;
+            Ok((items, total))
+        })
+        .await
+    }
+
+    async fn insert_access_key(&self, key: &AccessKey) -> StoreResult<()> {
+        let k = key.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO access_keys (id, user_name, sealed_secret, enabled, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![k.id, k.user, k.sealed_secret, k.enabled, k.created.0],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn get_access_key(&self, id: &str) -> StoreResult<Option<AccessKey>> {
+        let id = id.to_string();
+        self.with(move |c| {
+            c.query_row("SELECT id, user_name, sealed_secret, enabled, created FROM access_keys WHERE id = ?1", [id], |r| {
+                Ok(AccessKey { id: r.get(0)?, user: r.get(1)?, sealed_secret: r.get(2)?, enabled: r.get(3)?, created: Timestamp(r.get(4)?) })
+            })
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn count_access_keys(&self) -> StoreResult<i64> {
+        self.with(|c| count(c, "SELECT COUNT(*) FROM access_keys", [])).await
+    }
+}
