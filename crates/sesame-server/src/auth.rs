@@ -1,0 +1,183 @@
+//! Request authentication: ACS3-HMAC-SHA256 (V3) from the `Authorization` header, or
+//! HMAC-SHA1 (V1) from the `Signature` parameter; then clock skew and nonce replay.
+
+use axum::http::HeaderMap;
+use sesame_api::{Error, Timestamp};
+use sesame_core::identity::Credential;
+use sesame_core::{Caller, IdentityService};
+use sesame_crypto::sign::{self, KeyEncoding};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// How far a request's timestamp may be from the server's clock, either way.
+pub const MAX_SKEW_SECS: i64 = 15 * 60;
+/// Bound on remembered nonces; past it the oldest half is dropped early (a flood of signed
+/// requests is the only way to get there, and it needs a valid key).
+const MAX_NONCES: usize = 1_000_000;
+
+/// Nonces seen within the skew window, keyed by access key id and nonce.
+#[derive(Default)]
+pub struct NonceCache {
+    seen: Mutex<HashMap<(String, String), i64>>,
+}
+
+impl NonceCache {
+    /// Records a nonce; false if it was already used within its window.
+    pub fn check_and_insert(&self, access_key_id: &str, nonce: &str, expires: i64, now: i64) -> bool {
+        let Ok(mut seen) = self.seen.lock() else { return false };
+        if seen.len() >= MAX_NONCES {
+            seen.retain(|_, exp| *exp > now);
+            if seen.len() >= MAX_NONCES {
+                let mut exps: Vec<i64> = seen.values().copied().collect();
+                exps.sort_unstable();
+                let cut = exps[exps.len() / 2];
+                seen.retain(|_, exp| *exp > cut);
+            }
+        }
+        let key = (access_key_id.to_string(), nonce.to_string());
+        match seen.get(&key) {
+            Some(exp) if *exp > now => false,
+            _ => {
+                seen.insert(key, expires);
+                true
+            }
+        }
+    }
+
+    /// Drops expired entries.
+    pub fn purge(&self, now: i64) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.retain(|_, exp| *exp > now);
+        }
+    }
+}
+
+/// Everything authentication looks at.
+pub struct SignedRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub query: &'a [(String, String)],
+    /// Query plus form body, in arrival order (V1 signs both).
+    pub all_params: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub source_ip: String,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn check_timestamp(value: Option<&str>, now: Timestamp) -> Result<Timestamp, Error> {
+    let v = value.ok_or_else(|| Error::IllegalTimestamp("no timestamp was sent".into()))?;
+    let t = Timestamp::parse_iso8601(v).ok_or_else(|| Error::IllegalTimestamp(format!("{v:?} is not YYYY-MM-DDThh:mm:ssZ")))?;
+    if (t.0 - now.0).abs() > MAX_SKEW_SECS {
+        return Err(Error::IllegalTimestamp(format!("{v} is more than 15 minutes from the server time {now}")));
+    }
+    Ok(t)
+}
+
+async fn credential(identity: &IdentityService, id: &str) -> Result<Credential, Error> {
+    let cred = identity.credential(id).await?.ok_or(Error::InvalidAccessKeyId)?;
+    if !cred.enabled {
+        return Err(Error::AccessKeyDisabled);
+    }
+    Ok(cred)
+}
+
+/// Authenticates a request and returns its caller.
+pub async fn authenticate(req: &SignedRequest<'_>, identity: &IdentityService, nonces: &NonceCache, now: Timestamp) -> Result<Caller, Error> {
+    let (cred, ts, nonce) = if let Some(auth) = header(req.headers, "authorization") {
+        verify_v3(req, auth, identity, now).await?
+    } else if param(req.all_params, "Signature").is_some() {
+        verify_v1(req, identity, now).await?
+    } else {
+        return Err(Error::IncompleteSignature("the request is not signed: send an ACS3-HMAC-SHA256 Authorization header or a V1 Signature parameter".into()));
+    };
+    // Only after the signature is good, so unsigned traffic cannot fill the cache.
+    if !nonces.check_and_insert(&cred.id, &nonce, ts.0 + MAX_SKEW_SECS, now.0) {
+        return Err(Error::SignatureNonceUsed);
+    }
+    Ok(Caller { access_key_id: cred.id, user: cred.user, source_ip: req.source_ip.clone() })
+}
+
+const V3_REQUIRED_SIGNED: [&str; 4] = ["host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"];
+
+async fn verify_v3(req: &SignedRequest<'_>, auth: &str, identity: &IdentityService, now: Timestamp) -> Result<(Credential, Timestamp, String), Error> {
+    let parsed = sign::parse_v3_authorization(auth).ok_or_else(|| {
+        Error::IncompleteSignature("the Authorization header must be 'ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…'".into())
+    })?;
+    for required in V3_REQUIRED_SIGNED {
+        if !parsed.signed_headers.contains(&required) {
+            return Err(Error::IncompleteSignature(format!("SignedHeaders must include {required}")));
+        }
+    }
+    let payload_hash = header(req.headers, "x-acs-content-sha256").unwrap_or_default();
+    if !payload_hash.eq_ignore_ascii_case(&sesame_crypto::sha256_hex(req.body)) {
+        return Err(Error::IncompleteSignature("x-acs-content-sha256 is not the SHA-256 of the request body".into()));
+    }
+    let ts = check_timestamp(header(req.headers, "x-acs-date"), now)?;
+    let nonce = header(req.headers, "x-acs-signature-nonce").filter(|n| !n.is_empty()).ok_or_else(|| Error::IncompleteSignature("x-acs-signature-nonce is empty".into()))?;
+    let cred = credential(identity, parsed.access_key_id).await?;
+    let string_to_sign = |enc| sign::v3_string_to_sign(req.method, req.path, req.query, &parsed.signed_headers, |h| header(req.headers, h), payload_hash, enc);
+    let secret = cred.secret.expose_secret().as_bytes();
+    let ok = sign::v3_verify(secret, &string_to_sign(KeyEncoding::Raw), parsed.signature)
+        // The tea SDK leaves query keys raw; a strict RFC 3986 signer encodes them.
+        || (req.query.iter().any(|(k, _)| sign::pct(k) != *k) && sign::v3_verify(secret, &string_to_sign(KeyEncoding::Encoded), parsed.signature));
+    if !ok {
+        return Err(Error::SignatureDoesNotMatch);
+    }
+    Ok((cred, ts, nonce.to_string()))
+}
+
+async fn verify_v1(req: &SignedRequest<'_>, identity: &IdentityService, now: Timestamp) -> Result<(Credential, Timestamp, String), Error> {
+    let p = req.all_params;
+    let method = param(p, "SignatureMethod").unwrap_or_default();
+    if method != "HMAC-SHA1" {
+        return Err(Error::IncompleteSignature(format!("SignatureMethod must be HMAC-SHA1, not {method:?}")));
+    }
+    if let Some(v) = param(p, "SignatureVersion") {
+        if v != "1.0" {
+            return Err(Error::IncompleteSignature(format!("SignatureVersion must be 1.0, not {v:?}")));
+        }
+    }
+    let ak = param(p, "AccessKeyId").filter(|v| !v.is_empty()).ok_or_else(|| Error::IncompleteSignature("AccessKeyId is missing".into()))?;
+    let nonce = param(p, "SignatureNonce").filter(|v| !v.is_empty()).ok_or_else(|| Error::IncompleteSignature("SignatureNonce is missing".into()))?;
+    let ts = check_timestamp(param(p, "Timestamp"), now)?;
+    let cred = credential(identity, ak).await?;
+    let signature = param(p, "Signature").unwrap_or_default();
+    if !sign::v1_verify(cred.secret.expose_secret().as_bytes(), &sign::v1_string_to_sign(req.method, p), signature) {
+        return Err(Error::SignatureDoesNotMatch);
+    }
+    Ok((cred, ts, nonce.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_is_accepted_once_within_its_window() {
+        let c = NonceCache::default();
+        assert!(c.check_and_insert("ak", "n1", 1000, 100));
+        assert!(!c.check_and_insert("ak", "n1", 1000, 200));
+        assert!(c.check_and_insert("other", "n1", 1000, 200), "nonces are per access key");
+        assert!(c.check_and_insert("ak", "n1", 3000, 1001), "after its window a nonce may return");
+        c.purge(5000);
+        assert!(c.seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn timestamps_outside_fifteen_minutes_are_illegal() {
+        let now = Timestamp::parse_iso8601("2026-11-28T12:00:00Z").unwrap();
+        assert!(check_timestamp(Some("2026-11-28T12:14:59Z"), now).is_ok());
+        assert!(check_timestamp(Some("2026-11-28T11:45:00Z"), now).is_ok());
+        for bad in [Some("2026-11-28T12:15:01Z"), Some("2026-11-28T11:44:59Z"), Some("yesterday"), None] {
+            assert_eq!(check_timestamp(bad, now).unwrap_err().code(), "IllegalTimestamp");
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The one HTTP endpoint. Handlers stay thin: gather the request, authenticate, parse the
+//! action into a typed request, call one service, render.
+
+use crate::auth::{self, NonceCache, SignedRequest};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use sesame_api::kms::KeyRequest;
+use sesame_api::render::{self, Format};
+use sesame_api::{Error, KMS_API_VERSION, Params};
+use sesame_core::{Ctx, Services};
+use sesame_crypto::sign::form_decode;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest request body accepted. SecretData is at most 30,720 bytes, which form-encodes to at
+/// most three times that; 256 KiB leaves room for everything else.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+pub const HOST_ID: &str = "sesame";
+
+pub struct AppState {
+    pub services: Services,
+    pub nonces: NonceCache,
+}
+
+pub fn router(state: Arc<AppState>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(state)
+}
+
+async fn handle(State(app): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>, body: Body) -> Response {
+    let started = Instant::now();
+    let request_id = sesame_crypto::random::uuid().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into());
+    let source_ip = connect.map(|c| c.0.0.ip().to_string()).unwrap_or_default();
+    let mut format = Format::negotiate(None, headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let mut action = String::new();
+    let mut access_key = String::new();
+
+    let result = async {
+        if method != Method::POST && method != Method::GET {
+            return Err(Error::UnsupportedHttpMethod(method.to_string()));
+        }
+        let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| Error::RequestTooLarge { limit: MAX_BODY_BYTES })?;
+        let query = form_decode(uri.query().unwrap_or("")).ok_or_else(|| Error::invalid("query string", "is not valid URL encoding of UTF-8 text"))?;
+        let mut all = query.clone();
+        if is_form(&headers) || !body.is_empty() {
+            let text = std::str::from_utf8(&body).map_err(|_| Error::invalid("body", "is not UTF-8 form data"))?;
+            all.extend(form_decode(text).ok_or_else(|| Error::invalid("body", "is not valid application/x-www-form-urlencoded data"))?);
+        }
+        let params = Params::from_pairs(all.iter().cloned());
+        format = Format::negotiate(params.optional("Format"), headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+        action = header_or_param(&headers, "x-acs-action", &params, "Action").unwrap_or_default();
+
+        let signed = SignedRequest { method: method.as_str(), path: uri.path(), headers: &headers, query: &query, all_params: &all, body: &body, source_ip };
+        let caller = auth::authenticate(&signed, &app.services.identity, &app.nonces, app.services.deps.clock.now()).await?;
+        access_key = caller.access_key_id.clone();
+
+        let version = header_or_param(&headers, "x-acs-version", &params, "Version").ok_or_else(|| Error::missing("Version"))?;
+        if version != KMS_API_VERSION {
+            return Err(Error::InvalidVersion(version));
+        }
+        if action.is_empty() {
+            return Err(Error::missing("Action"));
+        }
+        let ctx = Ctx { request_id: request_id.clone(), caller };
+        dispatch(&app.services, &ctx, &action, &params).await
+    }
+    .await;
+
+    let rendered = match result.and_then(|v| render::success(format, &request_id, &v)) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Error::Internal(inner) = &e {
+                tracing::error!(request_id = %request_id, action = %action, cause = inner.cause(), "request failed");
+            }
+            render::error(format, &request_id, HOST_ID, &e)
+        }
+    };
+    tracing::info!(
+        request_id = %request_id,
+        action = %action,
+        access_key = %access_key,
+        status = rendered.status,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    let mut resp = (StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), rendered.body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(rendered.content_type));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-acs-request-id", v);
+    }
+    resp
+}
+
+/// Routes a typed request to its service.
+async fn dispatch(services: &Services, ctx: &Ctx, action: &str, params: &Params) -> Result<Value, Error> {
+    if let Some(req) = KeyRequest::parse(action, params)? {
+        return services.keys.execute(ctx, req).await;
+    }
+    Err(Error::InvalidAction(action.to_string()))
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+fn header_or_param(headers: &HeaderMap, h: &str, params: &Params, p: &str) -> Option<String> {
+    headers.get(h).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()).or_else(|| params.optional(p)).map(str::to_string)
+}

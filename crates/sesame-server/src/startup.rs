@@ -1,0 +1,159 @@
+//! Start-up with embedded defaults: data directory, root key file, SQLite store, TLS
+//! certificate, services, the accept loop and the scheduler.
+
+use crate::gateway::{AppState, router};
+use crate::tls;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use sesame_core::{Bootstrap, Clock, Services, SystemClock};
+use sesame_crypto::RootKey;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+#[derive(Debug, Clone)]
+pub enum TlsMode {
+    /// A certificate generated on first start and kept under `<data dir>/tls/`.
+    SelfSigned,
+    Files { cert: PathBuf, key: PathBuf },
+    /// Plain HTTP, for a loopback address or behind a TLS-terminating proxy.
+    Plain,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub tls: TlsMode,
+    pub region: String,
+    /// Defaults to `sqlite://<data dir>/sesame.db`.
+    pub store_url: Option<String>,
+    pub scheduler_every: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    RootKey(#[from] sesame_crypto::keys::RootKeyError),
+    #[error("store: {0}")]
+    Store(#[from] sesame_core::StoreError),
+    #[error("initialising services: {0}")]
+    Services(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub https: bool,
+    /// The certificate clients should trust, when TLS is on.
+    pub cert_path: Option<PathBuf>,
+    pub root_key_generated: bool,
+    pub bootstrap: Bootstrap,
+    /// Ends after shutdown is requested and connections have drained.
+    pub join: JoinHandle<()>,
+}
+
+fn private_dir(path: &std::path::Path) -> Result<(), StartupError> {
+    let err = |source| StartupError::DataDir { path: path.display().to_string(), source };
+    std::fs::create_dir_all(path).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+pub async fn start(cfg: ServerConfig, shutdown: CancellationToken) -> Result<Running, StartupError> {
+    private_dir(&cfg.data_dir)?;
+    let (root, root_key_generated) = RootKey::load_or_generate(&cfg.data_dir.join("root.key"))?;
+    let store_url = cfg.store_url.clone().unwrap_or_else(|| format!("sqlite://{}", cfg.data_dir.join("sesame.db").display()));
+    let store = sesame_store::open(&store_url)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (services, bootstrap) = Services::start(store, Arc::new(root), clock, cfg.region.clone()).await.map_err(|e| match e {
+        sesame_api::Error::Internal(i) => StartupError::Services(i.cause().to_string()),
+        other => StartupError::Services(other.to_string()),
+    })?;
+
+    let (acceptor, cert_path) = match &cfg.tls {
+        TlsMode::Plain => (None, None),
+        TlsMode::SelfSigned => {
+            let dir = cfg.data_dir.join("tls");
+            private_dir(&dir)?;
+            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            tls::ensure_self_signed(&cert, &key)?;
+            (Some(tokio_rustls::TlsAcceptor::from(tls::server_config(&cert, &key)?)), Some(cert))
+        }
+        TlsMode::Files { cert, key } => (Some(tokio_rustls::TlsAcceptor::from(tls::server_config(cert, key)?)), Some(cert.clone())),
+    };
+
+    let listener = TcpListener::bind(cfg.listen).await.map_err(|source| StartupError::Listen { addr: cfg.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr: cfg.listen, source })?;
+    let app = Arc::new(AppState { services, nonces: Default::default() });
+    let scheduler = tokio::spawn(crate::scheduler::run(app.clone(), cfg.scheduler_every, shutdown.clone()));
+    let https = acceptor.is_some();
+    let join = tokio::spawn(accept_loop(listener, acceptor, router(app), shutdown, scheduler));
+    Ok(Running { addr, https, cert_path, root_key_generated, bootstrap, join })
+}
+
+async fn accept_loop(listener: TcpListener, acceptor: Option<tokio_rustls::TlsAcceptor>, app: axum::Router, shutdown: CancellationToken, scheduler: JoinHandle<()>) {
+    let graceful = GracefulShutdown::new();
+    let builder = hyper::server::conn::http1::Builder::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(axum::Extension(axum::extract::ConnectInfo(peer)));
+            app.clone().oneshot(req)
+        });
+        match &acceptor {
+            None => {
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        _ => return,
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(tls), service);
+                    let _ = watcher.watch(conn).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = scheduler.await;
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after 10 s; closing them");
+    }
+}
