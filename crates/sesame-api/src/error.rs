@@ -107,9 +107,7 @@ impl Error {
             | Error::InvalidCiphertext
             | Error::LimitExceeded(_)
             | Error::Throttling(_) => 400,
-            Error::UnsupportedHttpMethod(_)
-            | Error::AccessKeyDisabled
-            | Error::NoPermission { .. } => 403,
+            Error::UnsupportedHttpMethod(_) | Error::AccessKeyDisabled | Error::NoPermission { .. } => 403,
             Error::InvalidAction(_)
             | Error::InvalidAccessKeyId
             | Error::KeyNotFound(_)

@@ -143,9 +143,7 @@ pub fn validate_alias_name(name: &str, v: &str) -> Result<()> {
 
 fn base64_param(p: &Params, name: &str) -> Result<Vec<u8>> {
     let v = p.required(name)?;
-    base64::engine::general_purpose::STANDARD
-        .decode(v.trim())
-        .map_err(|_| Error::invalid(name, "must be Base64-encoded"))
+    base64::engine::general_purpose::STANDARD.decode(v.trim()).map_err(|_| Error::invalid(name, "must be Base64-encoded"))
 }
 
 /// Plaintext bytes from a request, never printed.
@@ -215,19 +213,10 @@ impl KeyRequest {
         let key = || KeyRef::from_params(p, "KeyId");
         Ok(Some(match action {
             "CreateKey" => {
-                if let Some(spec) = p.optional("KeySpec") {
-                    if spec != "Aliyun_AES_256" {
-                        return Err(Error::invalid("KeySpec", "only Aliyun_AES_256 is supported"));
-                    }
-                }
-                if let Some(usage) = p.optional("KeyUsage") {
-                    if usage != "ENCRYPT/DECRYPT" {
-                        return Err(Error::invalid("KeyUsage", "only ENCRYPT/DECRYPT is supported"));
-                    }
-                }
-                if let Some(origin) = p.optional("Origin") {
-                    if origin != "Aliyun_KMS" {
-                        return Err(Error::invalid("Origin", "only Aliyun_KMS is supported"));
+                // Only software symmetric keys exist here; say so rather than ignore the ask.
+                for (name, only) in [("KeySpec", "Aliyun_AES_256"), ("KeyUsage", "ENCRYPT/DECRYPT"), ("Origin", "Aliyun_KMS")] {
+                    if p.optional(name).is_some_and(|v| v != only) {
+                        return Err(Error::invalid(name, format!("only {only} is supported")));
                     }
                 }
                 KeyRequest::CreateKey(CreateKey {
@@ -253,19 +242,12 @@ impl KeyRequest {
             }
             "CreateKeyVersion" => KeyRequest::CreateKeyVersion { key: key()? },
             "ListKeyVersions" => KeyRequest::ListKeyVersions { key: key()?, page: Page::from_params(p)? },
-            "DescribeKeyVersion" => KeyRequest::DescribeKeyVersion {
-                key: key()?,
-                version: p.required("KeyVersionId")?.to_string(),
-            },
+            "DescribeKeyVersion" => KeyRequest::DescribeKeyVersion { key: key()?, version: p.required("KeyVersionId")?.to_string() },
             "CreateAlias" | "UpdateAlias" => {
                 let alias = p.required("AliasName")?;
                 validate_alias_name("AliasName", alias)?;
                 let (alias, key) = (alias.to_string(), key()?);
-                if action == "CreateAlias" {
-                    KeyRequest::CreateAlias { alias, key }
-                } else {
-                    KeyRequest::UpdateAlias { alias, key }
-                }
+                if action == "CreateAlias" { KeyRequest::CreateAlias { alias, key } } else { KeyRequest::UpdateAlias { alias, key } }
             }
             "DeleteAlias" => {
                 let alias = p.required("AliasName")?;
@@ -322,11 +304,7 @@ fn data_key_spec(p: &Params) -> Result<DataKeySpec> {
         Some(_) => return Err(Error::invalid("KeySpec", "must be AES_256 or AES_128")),
     };
     let bytes = p.int_in("NumberOfBytes", 1, 1024)?.map(|n| n as usize).unwrap_or(from_spec);
-    Ok(DataKeySpec {
-        key: KeyRef::from_params(p, "KeyId")?,
-        bytes,
-        context: EncryptionContext::from_param(p, "EncryptionContext")?,
-    })
+    Ok(DataKeySpec { key: KeyRef::from_params(p, "KeyId")?, bytes, context: EncryptionContext::from_param(p, "EncryptionContext")? })
 }
 
 // ------------------------------------------------------------------------------------------

@@ -56,9 +56,7 @@ impl Params {
     /// A string bounded in characters.
     pub fn text(&self, name: &str, max_chars: usize) -> Result<Option<&str>> {
         match self.optional(name) {
-            Some(v) if v.chars().count() > max_chars => {
-                Err(Error::invalid(name, format!("must be at most {max_chars} characters")))
-            }
+            Some(v) if v.chars().count() > max_chars => Err(Error::invalid(name, format!("must be at most {max_chars} characters"))),
             other => Ok(other),
         }
     }
@@ -88,9 +86,9 @@ impl Params {
     pub fn json(&self, name: &str) -> Result<Option<serde_json::Value>> {
         match self.optional(name) {
             None => Ok(None),
-            Some(v) => serde_json::from_str(v)
-                .map(Some)
-                .map_err(|e| Error::invalid(name, format!("must be valid JSON ({})", e.classify_name()))),
+            Some(v) => {
+                serde_json::from_str(v).map(Some).map_err(|e| Error::invalid(name, format!("must be valid JSON ({})", e.classify_name())))
+            }
         }
     }
 

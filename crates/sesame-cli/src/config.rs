@@ -41,7 +41,8 @@ pub fn load_credentials(dir: &Path) -> Result<Option<(String, SecretString)>> {
     let path = dir.join("credentials");
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let c: Credentials = toml::from_str(&text).with_context(|| format!("{} must hold access_key_id and access_key_secret", path.display()))?;
+            let c: Credentials =
+                toml::from_str(&text).with_context(|| format!("{} must hold access_key_id and access_key_secret", path.display()))?;
             Ok(Some((c.access_key_id, SecretString::from(c.access_key_secret))))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

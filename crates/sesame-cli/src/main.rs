@@ -135,18 +135,28 @@ enum KeyCmd {
     /// List keys
     List(PageArgs),
     /// Show a key's metadata
-    Describe { key: String },
-    Enable { key: String },
-    Disable { key: String },
+    Describe {
+        key: String,
+    },
+    Enable {
+        key: String,
+    },
+    Disable {
+        key: String,
+    },
     /// Schedule deletion after a waiting period of 7 to 366 days
     ScheduleDeletion {
         key: String,
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
-    CancelDeletion { key: String },
+    CancelDeletion {
+        key: String,
+    },
     /// Create a new key version and make it primary
-    Rotate { key: String },
+    Rotate {
+        key: String,
+    },
     /// List a key's versions
     Versions {
         key: String,
@@ -162,7 +172,9 @@ enum KeyCmd {
         off: bool,
     },
     /// Encrypt text, a file or standard input (-)
-    #[command(after_help = "Examples:\n  sesame key encrypt alias/app --text hello\n  sesame key encrypt key-... --file secret.bin --context '{\"app\":\"orders\"}'")]
+    #[command(
+        after_help = "Examples:\n  sesame key encrypt alias/app --text hello\n  sesame key encrypt key-... --file secret.bin --context '{\"app\":\"orders\"}'"
+    )]
     Encrypt {
         key: String,
         #[arg(long, conflicts_with = "file")]
@@ -204,10 +216,18 @@ enum KeyCmd {
 #[derive(Subcommand)]
 enum AliasCmd {
     /// Create alias/NAME for a key
-    Create { alias: String, key: String },
+    Create {
+        alias: String,
+        key: String,
+    },
     /// Point an alias at another key
-    Update { alias: String, key: String },
-    Delete { alias: String },
+    Update {
+        alias: String,
+        key: String,
+    },
+    Delete {
+        alias: String,
+    },
     List {
         /// Only the aliases of this key
         #[arg(long)]
@@ -451,7 +471,8 @@ fn unreachable_serve() -> Result<String> {
 fn present(action: &str, output: Option<Output>, value: &Value) -> Result<()> {
     if action == "Decrypt" && output.is_none() {
         let plain = value.get("Plaintext").and_then(Value::as_str).unwrap_or_default();
-        let bytes = base64::engine::general_purpose::STANDARD.decode(plain).context("the server returned a plaintext that is not Base64")?;
+        let bytes =
+            base64::engine::general_purpose::STANDARD.decode(plain).context("the server returned a plaintext that is not Base64")?;
         match String::from_utf8(bytes) {
             Ok(text) => println!("{text}"),
             Err(_) => println!("{plain}"),
@@ -492,7 +513,10 @@ async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
     let scheme = if running.https { "https" } else { "http" };
     let endpoint = format!("{scheme}://{}", running.addr);
     if running.root_key_generated {
-        eprintln!("Generated a root key at {} (mode 0600). Back it up: without it nothing stored can be decrypted.", data_dir.join("root.key").display());
+        eprintln!(
+            "Generated a root key at {} (mode 0600). Back it up: without it nothing stored can be decrypted.",
+            data_dir.join("root.key").display()
+        );
     }
     if let Some(admin) = &running.bootstrap.admin_key {
         config::save_after_first_start(config_dir, &endpoint, running.cert_path.as_deref(), &admin.id, admin.secret.expose_secret())?;

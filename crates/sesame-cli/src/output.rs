@@ -75,7 +75,8 @@ pub fn table(v: &Value) -> String {
         pairs.retain(|(k, _)| k != "RequestId");
         rows = pairs.into_iter().map(|(k, v)| vec![k, v]).collect();
     }
-    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len)).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..rows.first().map_or(0, Vec::len)).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut s = String::new();
     for r in rows {
         let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
@@ -92,7 +93,9 @@ mod tests {
 
     #[test]
     fn lists_become_rows_with_headers() {
-        let t = table(&json!({"Keys": {"Key": [{"KeyId": "key-1", "KeyArn": "arn1"}, {"KeyId": "key-22", "KeyArn": "arn2"}]}, "TotalCount": 2, "RequestId": "r"}));
+        let t = table(
+            &json!({"Keys": {"Key": [{"KeyId": "key-1", "KeyArn": "arn1"}, {"KeyId": "key-22", "KeyArn": "arn2"}]}, "TotalCount": 2, "RequestId": "r"}),
+        );
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["KEYARN", "KEYID"]);
         assert!(lines[2].contains("key-22"));

@@ -116,7 +116,12 @@ impl Client {
 
     /// Calls an action and returns the response body, or the API's error.
     pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<Value, ClientError> {
-        let prepared = self.prepare(action, params, Timestamp(now_secs()), &sesame_crypto::random::nonce().map_err(|e| ClientError::Config(e.to_string()))?)?;
+        let prepared = self.prepare(
+            action,
+            params,
+            Timestamp(now_secs()),
+            &sesame_crypto::random::nonce().map_err(|e| ClientError::Config(e.to_string()))?,
+        )?;
         self.send(prepared).await
     }
 
@@ -146,7 +151,11 @@ impl Client {
                 (query, sign::form_encode(all.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
             }
         };
-        let uri = if query.is_empty() { format!("{}/", self.cfg.endpoint.trim_end_matches('/')) } else { format!("{}/?{query}", self.cfg.endpoint.trim_end_matches('/')) };
+        let uri = if query.is_empty() {
+            format!("{}/", self.cfg.endpoint.trim_end_matches('/'))
+        } else {
+            format!("{}/?{query}", self.cfg.endpoint.trim_end_matches('/'))
+        };
         let mut builder = Request::post(uri)
             .header("host", self.authority.as_str())
             .header("accept", "application/json")
@@ -167,8 +176,22 @@ impl Client {
                 ("x-acs-version", KMS_API_VERSION),
             ];
             let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
-            let sts = sign::v3_string_to_sign("POST", "/", &[], &names, |h| headers.iter().find(|(n, _)| *n == h).map(|(_, v)| *v), &payload, sign::KeyEncoding::Raw);
-            let auth = format!("{} Credential={},SignedHeaders={},Signature={}", sign::V3_ALGORITHM, self.cfg.access_key_id, names.join(";"), sign::v3_sign(secret, &sts));
+            let sts = sign::v3_string_to_sign(
+                "POST",
+                "/",
+                &[],
+                &names,
+                |h| headers.iter().find(|(n, _)| *n == h).map(|(_, v)| *v),
+                &payload,
+                sign::KeyEncoding::Raw,
+            );
+            let auth = format!(
+                "{} Credential={},SignedHeaders={},Signature={}",
+                sign::V3_ALGORITHM,
+                self.cfg.access_key_id,
+                names.join(";"),
+                sign::v3_sign(secret, &sts)
+            );
             builder = builder
                 .header("x-acs-content-sha256", payload)
                 .header("x-acs-date", date)
@@ -182,7 +205,8 @@ impl Client {
     /// Sends a prepared request; parses the body as JSON and maps error statuses.
     pub async fn send(&self, prepared: Prepared) -> Result<Value, ClientError> {
         let (status, body) = self.send_raw(prepared.request).await?;
-        let value: Value = serde_json::from_slice(&body).map_err(|_| ClientError::Protocol(format!("HTTP {status} with a body that is not JSON")))?;
+        let value: Value =
+            serde_json::from_slice(&body).map_err(|_| ClientError::Protocol(format!("HTTP {status} with a body that is not JSON")))?;
         if status >= 400 {
             let s = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
             return Err(ClientError::Api { status, code: s("Code"), message: s("Message"), request_id: s("RequestId") });
@@ -227,13 +251,30 @@ fn now_secs() -> i64 {
 struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
 
 impl rustls::client::danger::ServerCertVerifier for NoVerification {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         Ok(rustls::client::danger::ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {

@@ -54,7 +54,8 @@ impl KeyService {
             }
             KeyRequest::ListKeys { page } => {
                 let (ids, total) = self.deps.store.list_keys(page.offset(), page.size).await?;
-                let key = ids.into_iter().map(|id| KeyListItem { key_arn: self.deps.realm.arn(&format!("key/{id}")), key_id: id }).collect();
+                let key =
+                    ids.into_iter().map(|id| KeyListItem { key_arn: self.deps.realm.arn(&format!("key/{id}")), key_id: id }).collect();
                 to_value(ListKeysResponse { keys: KeyList { key }, page_number: page.number, page_size: page.size, total_count: total })
             }
             KeyRequest::EnableKey { key } => self.set_enabled(&key, true).await,
@@ -104,8 +105,14 @@ impl KeyService {
             KeyRequest::ListKeyVersions { key, page } => {
                 let key = self.resolve(&key).await?;
                 let total = key.versions.len() as i64;
-                let key_version = key.versions.iter().skip(page.offset() as usize).take(page.size as usize).map(|v| version_info(&key, v)).collect();
-                to_value(ListKeyVersionsResponse { key_versions: KeyVersionList { key_version }, page_number: page.number, page_size: page.size, total_count: total })
+                let key_version =
+                    key.versions.iter().skip(page.offset() as usize).take(page.size as usize).map(|v| version_info(&key, v)).collect();
+                to_value(ListKeyVersionsResponse {
+                    key_versions: KeyVersionList { key_version },
+                    page_number: page.number,
+                    page_size: page.size,
+                    total_count: total,
+                })
             }
             KeyRequest::DescribeKeyVersion { key, version } => {
                 let key = self.resolve(&key).await?;
@@ -167,9 +174,17 @@ impl KeyService {
                 let (items, total) = self.deps.store.list_instances(page.offset(), page.size).await?;
                 let kms_instance = items
                     .into_iter()
-                    .map(|i| KmsInstanceInfo { kms_instance_arn: self.deps.realm.arn(&format!("instance/{}", i.id)), kms_instance_id: i.id })
+                    .map(|i| KmsInstanceInfo {
+                        kms_instance_arn: self.deps.realm.arn(&format!("instance/{}", i.id)),
+                        kms_instance_id: i.id,
+                    })
                     .collect();
-                to_value(ListKmsInstancesResponse { kms_instances: KmsInstanceList { kms_instance }, page_number: page.number, page_size: page.size, total_count: total })
+                to_value(ListKmsInstancesResponse {
+                    kms_instances: KmsInstanceList { kms_instance },
+                    page_number: page.number,
+                    page_size: page.size,
+                    total_count: total,
+                })
             }
         }
     }
@@ -177,7 +192,9 @@ impl KeyService {
     async fn create_key(&self, ctx: &Ctx, r: CreateKey) -> Result<KeyMetadataResponse> {
         let instance_id = match r.instance_id {
             Some(id) => self.deps.store.get_instance(&id).await?.ok_or_else(|| Error::ResourceNotFound(format!("KMS instance {id}")))?.id,
-            None => self.deps.store.meta_get(super::META_DEFAULT_INSTANCE).await?.ok_or_else(|| Error::internal("no default KMS instance"))?,
+            None => {
+                self.deps.store.meta_get(super::META_DEFAULT_INSTANCE).await?.ok_or_else(|| Error::internal("no default KMS instance"))?
+            }
         };
         let now = self.deps.clock.now();
         let id = format!("key-{}", random::id_suffix(24).map_err(Error::internal)?);
@@ -253,7 +270,10 @@ impl KeyService {
     async fn set_enabled(&self, key: &KeyRef, enabled: bool) -> Result<Value> {
         self.modify(key, |k| {
             if k.state == KeyState::PendingDeletion {
-                return Err(Error::StateModifiedFailed { key: k.id.clone(), reason: "the key is pending deletion; cancel the deletion first".into() });
+                return Err(Error::StateModifiedFailed {
+                    key: k.id.clone(),
+                    reason: "the key is pending deletion; cancel the deletion first".into(),
+                });
             }
             k.state = if enabled { KeyState::Enabled } else { KeyState::Disabled };
             Ok(())
@@ -327,7 +347,10 @@ impl KeyService {
 
     async fn list_aliases(&self, key_id: Option<&str>, page: Page) -> Result<Value> {
         let (items, total) = self.deps.store.list_aliases(key_id, page.offset(), page.size).await?;
-        let alias = items.into_iter().map(|a| AliasInfo { alias_arn: self.deps.realm.arn(&a.name), alias_name: a.name, key_id: a.key_id }).collect();
+        let alias = items
+            .into_iter()
+            .map(|a| AliasInfo { alias_arn: self.deps.realm.arn(&a.name), alias_name: a.name, key_id: a.key_id })
+            .collect();
         to_value(ListAliasesResponse { aliases: AliasList { alias }, page_number: page.number, page_size: page.size, total_count: total })
     }
 

@@ -76,7 +76,12 @@ const META_DEFAULT_INSTANCE: &str = "default_instance";
 impl Services {
     /// Opens the services over a store, creating on the first start the account id, the
     /// default KMS instance and the first admin access key.
-    pub async fn start(store: Arc<dyn Store>, root: Arc<RootKey>, clock: Arc<dyn Clock>, region: String) -> Result<(Services, Bootstrap), sesame_api::Error> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        root: Arc<RootKey>,
+        clock: Arc<dyn Clock>,
+        region: String,
+    ) -> Result<(Services, Bootstrap), sesame_api::Error> {
         let account_id = match store.meta_get(META_ACCOUNT).await? {
             Some(a) => a,
             None => {

@@ -116,10 +116,8 @@ pub fn v3_string_to_sign<'a>(
     payload_sha256_hex: &str,
     key_encoding: KeyEncoding,
 ) -> String {
-    let mut q: Vec<(String, String)> = query
-        .iter()
-        .map(|(k, v)| (if key_encoding == KeyEncoding::Raw { k.clone() } else { pct(k) }, pct(v)))
-        .collect();
+    let mut q: Vec<(String, String)> =
+        query.iter().map(|(k, v)| (if key_encoding == KeyEncoding::Raw { k.clone() } else { pct(k) }, pct(v))).collect();
     q.sort();
     let canonical_query = q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
     let mut canonical = String::with_capacity(512);
@@ -159,8 +157,7 @@ pub fn v3_verify(secret: &[u8], string_to_sign: &str, signature_hex: &str) -> bo
 
 /// `METHOD&%2F&pct(sorted pct(k)=pct(v) joined by &)`, over every parameter but `Signature`.
 pub fn v1_string_to_sign(method: &str, params: &[(String, String)]) -> String {
-    let mut pairs: Vec<(String, String)> =
-        params.iter().filter(|(k, _)| k != "Signature").map(|(k, v)| (pct(k), pct(v))).collect();
+    let mut pairs: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "Signature").map(|(k, v)| (pct(k), pct(v))).collect();
     pairs.sort();
     let canonical = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
     format!("{method}&{}&{}", pct("/"), pct(&canonical))
@@ -230,7 +227,10 @@ mod tests {
         let q = "Action=GetSecretValue&Format=json&Version=2016-01-20&Timestamp=2026-11-28T12%3A00%3A01Z&SignatureNonce=3d29d668a3bafc3f8b44f785f31c6aac&FetchExtendedConfig=True&SecretName=mysecret&VersionStage=ACSCurrent&SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&AccessKeyId=testid&Signature=VqLo%2FG%2FsrQLUtG%2FxT14SctyJIt0%3D";
         let params = form_decode(q).unwrap();
         let sts = v1_string_to_sign("POST", &params);
-        assert_eq!(sts, "POST&%2F&AccessKeyId%3Dtestid%26Action%3DGetSecretValue%26FetchExtendedConfig%3DTrue%26Format%3Djson%26SecretName%3Dmysecret%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3d29d668a3bafc3f8b44f785f31c6aac%26SignatureVersion%3D1.0%26Timestamp%3D2026-11-28T12%253A00%253A01Z%26Version%3D2016-01-20%26VersionStage%3DACSCurrent");
+        assert_eq!(
+            sts,
+            "POST&%2F&AccessKeyId%3Dtestid%26Action%3DGetSecretValue%26FetchExtendedConfig%3DTrue%26Format%3Djson%26SecretName%3Dmysecret%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3d29d668a3bafc3f8b44f785f31c6aac%26SignatureVersion%3D1.0%26Timestamp%3D2026-11-28T12%253A00%253A01Z%26Version%3D2016-01-20%26VersionStage%3DACSCurrent"
+        );
         assert!(v1_verify(b"testsecret", &sts, "VqLo/G/srQLUtG/xT14SctyJIt0="));
         assert_eq!(v1_sign(b"testsecret", &sts), "VqLo/G/srQLUtG/xT14SctyJIt0=");
         assert!(!v1_verify(b"testsecret", &sts, "not-base64!"));

@@ -90,13 +90,20 @@ async fn credential(identity: &IdentityService, id: &str) -> Result<Credential, 
 }
 
 /// Authenticates a request and returns its caller.
-pub async fn authenticate(req: &SignedRequest<'_>, identity: &IdentityService, nonces: &NonceCache, now: Timestamp) -> Result<Caller, Error> {
+pub async fn authenticate(
+    req: &SignedRequest<'_>,
+    identity: &IdentityService,
+    nonces: &NonceCache,
+    now: Timestamp,
+) -> Result<Caller, Error> {
     let (cred, ts, nonce) = if let Some(auth) = header(req.headers, "authorization") {
         verify_v3(req, auth, identity, now).await?
     } else if param(req.all_params, "Signature").is_some() {
         verify_v1(req, identity, now).await?
     } else {
-        return Err(Error::IncompleteSignature("the request is not signed: send an ACS3-HMAC-SHA256 Authorization header or a V1 Signature parameter".into()));
+        return Err(Error::IncompleteSignature(
+            "the request is not signed: send an ACS3-HMAC-SHA256 Authorization header or a V1 Signature parameter".into(),
+        ));
     };
     // Only after the signature is good, so unsigned traffic cannot fill the cache.
     if !nonces.check_and_insert(&cred.id, &nonce, ts.0 + MAX_SKEW_SECS, now.0) {
@@ -107,7 +114,12 @@ pub async fn authenticate(req: &SignedRequest<'_>, identity: &IdentityService, n
 
 const V3_REQUIRED_SIGNED: [&str; 4] = ["host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"];
 
-async fn verify_v3(req: &SignedRequest<'_>, auth: &str, identity: &IdentityService, now: Timestamp) -> Result<(Credential, Timestamp, String), Error> {
+async fn verify_v3(
+    req: &SignedRequest<'_>,
+    auth: &str,
+    identity: &IdentityService,
+    now: Timestamp,
+) -> Result<(Credential, Timestamp, String), Error> {
     let parsed = sign::parse_v3_authorization(auth).ok_or_else(|| {
         Error::IncompleteSignature("the Authorization header must be 'ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…'".into())
     })?;
@@ -121,9 +133,13 @@ async fn verify_v3(req: &SignedRequest<'_>, auth: &str, identity: &IdentityServi
         return Err(Error::IncompleteSignature("x-acs-content-sha256 is not the SHA-256 of the request body".into()));
     }
     let ts = check_timestamp(header(req.headers, "x-acs-date"), now)?;
-    let nonce = header(req.headers, "x-acs-signature-nonce").filter(|n| !n.is_empty()).ok_or_else(|| Error::IncompleteSignature("x-acs-signature-nonce is empty".into()))?;
+    let nonce = header(req.headers, "x-acs-signature-nonce")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| Error::IncompleteSignature("x-acs-signature-nonce is empty".into()))?;
     let cred = credential(identity, parsed.access_key_id).await?;
-    let string_to_sign = |enc| sign::v3_string_to_sign(req.method, req.path, req.query, &parsed.signed_headers, |h| header(req.headers, h), payload_hash, enc);
+    let string_to_sign = |enc| {
+        sign::v3_string_to_sign(req.method, req.path, req.query, &parsed.signed_headers, |h| header(req.headers, h), payload_hash, enc)
+    };
     let secret = cred.secret.expose_secret().as_bytes();
     let ok = sign::v3_verify(secret, &string_to_sign(KeyEncoding::Raw), parsed.signature)
         // The tea SDK leaves query keys raw; a strict RFC 3986 signer encodes them.
@@ -140,13 +156,14 @@ async fn verify_v1(req: &SignedRequest<'_>, identity: &IdentityService, now: Tim
     if method != "HMAC-SHA1" {
         return Err(Error::IncompleteSignature(format!("SignatureMethod must be HMAC-SHA1, not {method:?}")));
     }
-    if let Some(v) = param(p, "SignatureVersion") {
-        if v != "1.0" {
-            return Err(Error::IncompleteSignature(format!("SignatureVersion must be 1.0, not {v:?}")));
-        }
+    if let Some(v) = param(p, "SignatureVersion").filter(|v| *v != "1.0") {
+        return Err(Error::IncompleteSignature(format!("SignatureVersion must be 1.0, not {v:?}")));
     }
-    let ak = param(p, "AccessKeyId").filter(|v| !v.is_empty()).ok_or_else(|| Error::IncompleteSignature("AccessKeyId is missing".into()))?;
-    let nonce = param(p, "SignatureNonce").filter(|v| !v.is_empty()).ok_or_else(|| Error::IncompleteSignature("SignatureNonce is missing".into()))?;
+    let ak =
+        param(p, "AccessKeyId").filter(|v| !v.is_empty()).ok_or_else(|| Error::IncompleteSignature("AccessKeyId is missing".into()))?;
+    let nonce = param(p, "SignatureNonce")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::IncompleteSignature("SignatureNonce is missing".into()))?;
     let ts = check_timestamp(param(p, "Timestamp"), now)?;
     let cred = credential(identity, ak).await?;
     let signature = param(p, "Signature").unwrap_or_default();

@@ -30,7 +30,14 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(state)
 }
 
-async fn handle(State(app): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>, body: Body) -> Response {
+async fn handle(
+    State(app): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let request_id = sesame_crypto::random::uuid().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into());
     let source_ip = connect.map(|c| c.0.0.ip().to_string()).unwrap_or_default();
@@ -43,7 +50,8 @@ async fn handle(State(app): State<Arc<AppState>>, method: Method, uri: Uri, head
             return Err(Error::UnsupportedHttpMethod(method.to_string()));
         }
         let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| Error::RequestTooLarge { limit: MAX_BODY_BYTES })?;
-        let query = form_decode(uri.query().unwrap_or("")).ok_or_else(|| Error::invalid("query string", "is not valid URL encoding of UTF-8 text"))?;
+        let query = form_decode(uri.query().unwrap_or(""))
+            .ok_or_else(|| Error::invalid("query string", "is not valid URL encoding of UTF-8 text"))?;
         let mut all = query.clone();
         if is_form(&headers) || !body.is_empty() {
             let text = std::str::from_utf8(&body).map_err(|_| Error::invalid("body", "is not UTF-8 form data"))?;
@@ -53,7 +61,15 @@ async fn handle(State(app): State<Arc<AppState>>, method: Method, uri: Uri, head
         format = Format::negotiate(params.optional("Format"), headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
         action = header_or_param(&headers, "x-acs-action", &params, "Action").unwrap_or_default();
 
-        let signed = SignedRequest { method: method.as_str(), path: uri.path(), headers: &headers, query: &query, all_params: &all, body: &body, source_ip };
+        let signed = SignedRequest {
+            method: method.as_str(),
+            path: uri.path(),
+            headers: &headers,
+            query: &query,
+            all_params: &all,
+            body: &body,
+            source_ip,
+        };
         let caller = auth::authenticate(&signed, &app.services.identity, &app.nonces, app.services.deps.clock.now()).await?;
         access_key = caller.access_key_id.clone();
 
@@ -103,10 +119,7 @@ async fn dispatch(services: &Services, ctx: &Ctx, action: &str, params: &Params)
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
 fn header_or_param(headers: &HeaderMap, h: &str, params: &Params, p: &str) -> Option<String> {

@@ -21,7 +21,10 @@ use tower::ServiceExt;
 pub enum TlsMode {
     /// A certificate generated on first start and kept under `<data dir>/tls/`.
     SelfSigned,
-    Files { cert: PathBuf, key: PathBuf },
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
     /// Plain HTTP, for a loopback address or behind a TLS-terminating proxy.
     Plain,
 }
@@ -107,7 +110,13 @@ pub async fn start(cfg: ServerConfig, shutdown: CancellationToken) -> Result<Run
     Ok(Running { addr, https, cert_path, root_key_generated, bootstrap, join })
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: Option<tokio_rustls::TlsAcceptor>, app: axum::Router, shutdown: CancellationToken, scheduler: JoinHandle<()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    app: axum::Router,
+    shutdown: CancellationToken,
+    scheduler: JoinHandle<()>,
+) {
     let graceful = GracefulShutdown::new();
     let builder = hyper::server::conn::http1::Builder::new();
     loop {

@@ -42,15 +42,17 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
 }
 
 pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(cert_path).map_err(io(cert_path))?))
-        .collect::<Result<_, _>>()
-        .map_err(io(cert_path))?;
+    let certs: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(cert_path).map_err(io(cert_path))?))
+            .collect::<Result<_, _>>()
+            .map_err(io(cert_path))?;
     if certs.is_empty() {
         return Err(TlsError::Invalid(format!("{} holds no PEM certificate", cert_path.display())));
     }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut std::io::BufReader::new(std::fs::File::open(key_path).map_err(io(key_path))?))
-        .map_err(io(key_path))?
-        .ok_or_else(|| TlsError::Invalid(format!("{} holds no PEM private key", key_path.display())))?;
+    let key: PrivateKeyDer<'static> =
+        rustls_pemfile::private_key(&mut std::io::BufReader::new(std::fs::File::open(key_path).map_err(io(key_path))?))
+            .map_err(io(key_path))?
+            .ok_or_else(|| TlsError::Invalid(format!("{} holds no PEM private key", key_path.display())))?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Invalid(e.to_string()))?

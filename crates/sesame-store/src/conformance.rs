@@ -1,6 +1,9 @@
 //! The conformance suite every `Store` backend must pass. Each check panics with a message
 //! naming the contract it found broken; backends' tests call [`run`].
 
+// A test suite: a failed call is a failed check, so unwrap is the point here.
+#![allow(clippy::unwrap_used)]
+
 use sesame_api::Timestamp;
 use sesame_core::model::{AccessKey, Alias, Key, KeyState, KeyVersion, KmsInstance};
 use sesame_core::{Store, StoreError};

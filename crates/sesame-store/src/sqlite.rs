@@ -136,7 +136,8 @@ fn load_key(conn: &Connection, id: &str) -> StoreResult<Option<Key>> {
         return Ok(None);
     };
     key.state = KeyState::parse(&state).ok_or_else(|| StoreError::Backend(format!("key {id} has unknown state {state:?}")))?;
-    let mut stmt = conn.prepare_cached("SELECT id, created, wrapped FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid").map_err(backend)?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, created, wrapped FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid").map_err(backend)?;
     key.versions = stmt
         .query_map([id], |r| Ok(KeyVersion { id: r.get(0)?, created: Timestamp(r.get(1)?), wrapped: r.get(2)? }))
         .map_err(backend)?
@@ -176,15 +177,20 @@ impl Store for SqliteStore {
 
     async fn insert_instance(&self, instance: &KmsInstance) -> StoreResult<()> {
         let i = instance.clone();
-        self.with(move |c| c.execute("INSERT INTO kms_instances (id, created) VALUES (?1, ?2)", params![i.id, i.created.0]).map(drop).map_err(map_err)).await
+        self.with(move |c| {
+            c.execute("INSERT INTO kms_instances (id, created) VALUES (?1, ?2)", params![i.id, i.created.0]).map(drop).map_err(map_err)
+        })
+        .await
     }
 
     async fn get_instance(&self, id: &str) -> StoreResult<Option<KmsInstance>> {
         let id = id.to_string();
         self.with(move |c| {
-            c.query_row("SELECT id, created FROM kms_instances WHERE id = ?1", [id], |r| Ok(KmsInstance { id: r.get(0)?, created: Timestamp(r.get(1)?) }))
-                .optional()
-                .map_err(backend)
+            c.query_row("SELECT id, created FROM kms_instances WHERE id = ?1", [id], |r| {
+                Ok(KmsInstance { id: r.get(0)?, created: Timestamp(r.get(1)?) })
+            })
+            .optional()
+            .map_err(backend)
         })
         .await
     }
@@ -192,7 +198,8 @@ impl Store for SqliteStore {
     async fn list_instances(&self, offset: i64, limit: i64) -> StoreResult<(Vec<KmsInstance>, i64)> {
         self.with(move |c| {
             let total = count(c, "SELECT COUNT(*) FROM kms_instances", [])?;
-            let mut stmt = c.prepare_cached("SELECT id, created FROM kms_instances ORDER BY created, rowid LIMIT ?1 OFFSET ?2").map_err(backend)?;
+            let mut stmt =
+                c.prepare_cached("SELECT id, created FROM kms_instances ORDER BY created, rowid LIMIT ?1 OFFSET ?2").map_err(backend)?;
             let items = stmt
                 .query_map([limit, offset], |r| Ok(KmsInstance { id: r.get(0)?, created: Timestamp(r.get(1)?) }))
                 .map_err(backend)?
@@ -269,13 +276,18 @@ impl Store for SqliteStore {
 
     async fn insert_alias(&self, alias: &Alias) -> StoreResult<()> {
         let a = alias.clone();
-        self.with(move |c| c.execute("INSERT INTO aliases (name, key_id, created) VALUES (?1, ?2, ?3)", params![a.name, a.key_id, a.created.0]).map(drop).map_err(map_err))
-            .await
+        self.with(move |c| {
+            c.execute("INSERT INTO aliases (name, key_id, created) VALUES (?1, ?2, ?3)", params![a.name, a.key_id, a.created.0])
+                .map(drop)
+                .map_err(map_err)
+        })
+        .await
     }
 
     async fn update_alias(&self, name: &str, key_id: &str) -> StoreResult<bool> {
         let (name, key_id) = (name.to_string(), key_id.to_string());
-        self.with(move |c| c.execute("UPDATE aliases SET key_id = ?2 WHERE name = ?1", [name, key_id]).map(|n| n > 0).map_err(map_err)).await
+        self.with(move |c| c.execute("UPDATE aliases SET key_id = ?2 WHERE name = ?1", [name, key_id]).map(|n| n > 0).map_err(map_err))
+            .await
     }
 
     async fn delete_alias(&self, name: &str) -> StoreResult<bool> {
@@ -286,9 +298,11 @@ impl Store for SqliteStore {
     async fn get_alias(&self, name: &str) -> StoreResult<Option<Alias>> {
         let name = name.to_string();
         self.with(move |c| {
-            c.query_row("SELECT name, key_id, created FROM aliases WHERE name = ?1", [name], |r| Ok(Alias { name: r.get(0)?, key_id: r.get(1)?, created: Timestamp(r.get(2)?) }))
-                .optional()
-                .map_err(backend)
+            c.query_row("SELECT name, key_id, created FROM aliases WHERE name = ?1", [name], |r| {
+                Ok(Alias { name: r.get(0)?, key_id: r.get(1)?, created: Timestamp(r.get(2)?) })
+            })
+            .optional()
+            .map_err(backend)
         })
         .await
     }
@@ -298,10 +312,14 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let total = count(c, "SELECT COUNT(*) FROM aliases WHERE ?1 IS NULL OR key_id = ?1", [&key_id])?;
             let mut stmt = c
-                .prepare_cached("SELECT name, key_id, created FROM aliases WHERE ?1 IS NULL OR key_id = ?1 ORDER BY name LIMIT ?2 OFFSET ?3")
+                .prepare_cached(
+                    "SELECT name, key_id, created FROM aliases WHERE ?1 IS NULL OR key_id = ?1 ORDER BY name LIMIT ?2 OFFSET ?3",
+                )
                 .map_err(backend)?;
             let items = stmt
-                .query_map(params![key_id, limit, offset], |r| Ok(Alias { name: r.get(0)?, key_id: r.get(1)?, created: Timestamp(r.get(2)?) }))
+                .query_map(params![key_id, limit, offset], |r| {
+                    Ok(Alias { name: r.get(0)?, key_id: r.get(1)?, created: Timestamp(r.get(2)?) })
+                })
                 .map_err(backend)?
                 .collect::<Result<_, _>>()
                 .map_err(backend)?;
@@ -327,7 +345,13 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.with(move |c| {
             c.query_row("SELECT id, user_name, sealed_secret, enabled, created FROM access_keys WHERE id = ?1", [id], |r| {
-                Ok(AccessKey { id: r.get(0)?, user: r.get(1)?, sealed_secret: r.get(2)?, enabled: r.get(3)?, created: Timestamp(r.get(4)?) })
+                Ok(AccessKey {
+                    id: r.get(0)?,
+                    user: r.get(1)?,
+                    sealed_secret: r.get(2)?,
+                    enabled: r.get(3)?,
+                    created: Timestamp(r.get(4)?),
+                })
             })
             .optional()
             .map_err(backend)

@@ -137,7 +137,10 @@ pub fn python_venv() -> PathBuf {
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
             Ok(_) => break,
             Err(_) => {
-                let stale = std::fs::metadata(&lock).and_then(|m| m.modified()).map(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(900)).unwrap_or(false);
+                let stale = std::fs::metadata(&lock)
+                    .and_then(|m| m.modified())
+                    .map(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(900))
+                    .unwrap_or(false);
                 if stale {
                     let _ = std::fs::remove_file(&lock);
                 }
@@ -146,21 +149,25 @@ pub fn python_venv() -> PathBuf {
             }
         }
     }
-    let result = (|| {
-        let _ = std::fs::remove_dir_all(&venv);
-        let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().map(|s| s.success()).unwrap_or(false);
-        assert!(ok, "python3 -m venv failed: Python 3 with the venv module is required");
-        let ok = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&reqs)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "pip install of the official SDKs from PyPI failed");
-        std::fs::write(&stamp, &wanted).unwrap();
-    })();
-    let _ = std::fs::remove_file(&lock);
-    result;
+    // Removes the lock even when a step below panics.
+    struct Unlock(PathBuf);
+    impl Drop for Unlock {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _unlock = Unlock(lock);
+    let _ = std::fs::remove_dir_all(&venv);
+    let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok, "python3 -m venv failed: Python 3 with the venv module is required");
+    let ok = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&reqs)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "pip install of the official SDKs from PyPI failed");
+    std::fs::write(&stamp, &wanted).unwrap();
     venv
 }
 
