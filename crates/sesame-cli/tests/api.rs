@@ -234,6 +234,50 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[tokio::test]
+async fn requests_are_logged_with_their_source_address_and_no_parameters() {
+    let server = common::TestServer::start(&["--plain-http"]);
+    server.client().call("ListKeys", &[("PageSize", "7")]).await.unwrap();
+    let log = server.log();
+    let line = log.lines().find(|l| l.contains("action=ListKeys")).expect("a request line");
+    assert!(line.contains("source_ip=127.0.0.1"), "{line}");
+    assert!(line.contains("status=200") && !line.contains("PageSize"), "{line}");
+}
+
+#[tokio::test]
+async fn a_given_certificate_is_served_instead_of_the_generated_one() {
+    // The first server generates a certificate; the second serves it from files.
+    let first = common::TestServer::start(&[]);
+    let tls = first.dir.join("config/data/tls");
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    let second = common::TestServer::start(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    assert!(second.https);
+    assert!(!second.dir.join("config/data/tls").exists(), "no certificate is generated when one is given");
+    let client = sesame_client::Client::new(sesame_client::ClientConfig {
+        endpoint: second.endpoint.clone(),
+        access_key_id: second.access_key_id.clone(),
+        access_key_secret: second.access_key_secret.clone().into(),
+        ca_file: Some(cert),
+        insecure: false,
+        signature: SignatureVersion::V3,
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .unwrap();
+    assert_eq!(key_count(&client).await, 0);
+    // A client that trusts nothing refuses the self-signed certificate.
+    let untrusting = sesame_client::Client::new(sesame_client::ClientConfig {
+        endpoint: second.endpoint.clone(),
+        access_key_id: second.access_key_id.clone(),
+        access_key_secret: second.access_key_secret.clone().into(),
+        ca_file: None,
+        insecure: false,
+        signature: SignatureVersion::V3,
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .unwrap();
+    assert!(matches!(untrusting.call("ListKeys", &[]).await, Err(ClientError::Transport { .. })));
+}
+
+#[tokio::test]
 async fn plain_http_mode_and_graceful_shutdown_work() {
     let mut server = common::TestServer::start(&["--plain-http"]);
     assert!(!server.https);

@@ -40,7 +40,7 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     let request_id = sesame_crypto::random::uuid().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into());
-    let source_ip = connect.map(|c| c.0.0.ip().to_string()).unwrap_or_default();
+    let source_ip = connect.map(|axum::Extension(ConnectInfo(addr))| addr.ip().to_string()).unwrap_or_default();
     let mut format = Format::negotiate(None, headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let mut action = String::new();
     let mut access_key = String::new();
@@ -68,7 +68,7 @@ async fn handle(
             query: &query,
             all_params: &all,
             body: &body,
-            source_ip,
+            source_ip: source_ip.clone(),
         };
         let caller = auth::authenticate(&signed, &app.services.identity, &app.nonces, app.services.deps.clock.now()).await?;
         access_key = caller.access_key_id.clone();
@@ -98,6 +98,7 @@ async fn handle(
         request_id = %request_id,
         action = %action,
         access_key = %access_key,
+        source_ip = %source_ip,
         status = rendered.status,
         micros = started.elapsed().as_micros() as u64,
         "request"

@@ -134,7 +134,7 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(axum::Extension(axum::extract::ConnectInfo(peer)));
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             app.clone().oneshot(req)
         });
         match &acceptor {
