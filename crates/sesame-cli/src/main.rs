@@ -500,6 +500,9 @@ async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
         (false, Some(cert), Some(key)) => sesame_server::TlsMode::Files { cert, key },
         _ => sesame_server::TlsMode::SelfSigned,
     };
+    // Signal handlers exist before the server announces itself, so a signal that arrives right
+    // after the "listening" line still shuts down gracefully instead of killing the process.
+    let mut stop = StopSignals::install()?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let cfg = sesame_server::ServerConfig {
         data_dir: data_dir.clone(),
@@ -528,27 +531,42 @@ async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
     if let Some(cert) = &running.cert_path {
         println!("TLS certificate: {}", cert.display());
     }
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate() => {}
-    }
+    stop.recv().await;
     eprintln!("Shutting down: finishing requests in flight…");
     shutdown.cancel();
     running.join.await.context("waiting for the server to stop")?;
     Ok(())
 }
 
-#[cfg(unix)]
-async fn terminate() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
+/// SIGINT (Ctrl-C) and SIGTERM, registered when created.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-async fn terminate() {
-    std::future::pending().await
+impl StopSignals {
+    fn install() -> Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+                terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
