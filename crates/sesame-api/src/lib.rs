@@ -9,6 +9,7 @@ pub mod error;
 pub mod kms;
 pub mod params;
 pub mod render;
+pub mod secrets;
 pub mod time;
 
 pub use error::{Error, InternalError};

@@ -81,6 +81,9 @@ enum Command {
     /// Key aliases
     #[command(subcommand)]
     Alias(AliasCmd),
+    /// Secrets: versions, stages, tags, policies, deletion windows
+    #[command(subcommand)]
+    Secret(SecretCmd),
     /// KMS instances
     #[command(subcommand)]
     Instance(InstanceCmd),
@@ -234,6 +237,195 @@ enum AliasCmd {
         key: Option<String>,
         #[command(flatten)]
         page: PageArgs,
+    },
+}
+
+#[derive(Args)]
+struct ValueArgs {
+    /// The value
+    #[arg(long, conflicts_with = "file")]
+    value: Option<String>,
+    /// Read the value from a file (- for standard input)
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Store the value as binary (the file's bytes, sent Base64-encoded)
+    #[arg(long)]
+    binary: bool,
+}
+
+impl ValueArgs {
+    fn params(self) -> Result<Vec<(String, String)>> {
+        let bytes = match (self.value, self.file) {
+            (Some(v), _) => v.into_bytes(),
+            (None, Some(f)) if f.as_os_str() == "-" => {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading standard input")?;
+                buf
+            }
+            (None, Some(f)) => std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?,
+            (None, None) => anyhow::bail!("give the value with --value or --file (use --file - for standard input)"),
+        };
+        Ok(if self.binary {
+            vec![("SecretData".into(), b64(&bytes)), ("SecretDataType".into(), "binary".into())]
+        } else {
+            vec![("SecretData".into(), String::from_utf8(bytes).context("the value is not UTF-8 text; use --binary")?)]
+        })
+    }
+}
+
+fn key_values(items: &[String], what: &str) -> Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|kv| {
+            kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("{what} {kv:?} must be KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn tags_json(items: &[String]) -> Result<String> {
+    let tags: Vec<Value> = key_values(items, "tag")?.into_iter().map(|(k, v)| serde_json::json!({"TagKey": k, "TagValue": v})).collect();
+    Ok(Value::Array(tags).to_string())
+}
+
+#[derive(Subcommand)]
+enum SecretCmd {
+    /// Create a generic secret with its first version (ACSCurrent)
+    #[command(
+        after_help = "Examples:\n  sesame secret create app/db --value 's3cret' --tag env=prod\n  sesame secret create app/cert --file cert.der --binary --key alias/certs"
+    )]
+    Create {
+        name: String,
+        #[command(flatten)]
+        value: ValueArgs,
+        /// Id of the first version
+        #[arg(long, default_value = "v1")]
+        version_id: String,
+        /// Key that seals the value (default: the instance's secrets key)
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        instance: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// KEY=VALUE, repeatable
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Secret policy (JSON)
+        #[arg(long)]
+        policy: Option<String>,
+    },
+    /// Print a secret's value (ACSCurrent unless --stage or --version), for scripts
+    #[command(after_help = "Example:\n  PGPASSWORD=$(sesame secret get app/db)")]
+    Get {
+        name: String,
+        #[arg(long)]
+        stage: Option<String>,
+        #[arg(long = "version")]
+        version_id: Option<String>,
+    },
+    /// Store a new version; it becomes ACSCurrent unless --stage is given
+    Put {
+        name: String,
+        #[command(flatten)]
+        value: ValueArgs,
+        /// Version id (default: a new UUID)
+        #[arg(long)]
+        version_id: Option<String>,
+        /// Stages for the new version, repeatable (default ACSCurrent)
+        #[arg(long = "stage")]
+        stages: Vec<String>,
+    },
+    /// Show a secret's metadata
+    Describe {
+        name: String,
+        #[arg(long)]
+        tags: bool,
+    },
+    /// List secrets
+    List {
+        /// Names containing this text
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        tag_key: Option<String>,
+        /// Show each secret's tags
+        #[arg(long)]
+        tags: bool,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// List a secret's versions (with --all, also versions without a stage)
+    Versions {
+        name: String,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Move a stage to a version, or remove a custom stage from one
+    #[command(after_help = "Examples:\n  sesame secret stage app/db ACSCurrent --to v2\n  sesame secret stage app/db pending --from v3")]
+    Stage {
+        name: String,
+        stage: String,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Change the description or the extended configuration's CustomData
+    Update {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// KEY=VALUE, repeatable
+        #[arg(long = "custom-data")]
+        custom_data: Vec<String>,
+    },
+    /// Schedule deletion after a recovery window (7-30 days), or delete at once with --force
+    Delete {
+        name: String,
+        #[arg(long, default_value_t = 30, conflicts_with = "force")]
+        days: u32,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Cancel a scheduled deletion
+    Restore { name: String },
+    /// Add tags (KEY=VALUE)
+    Tag {
+        name: String,
+        #[arg(required = true)]
+        tags: Vec<String>,
+    },
+    /// Remove tags by key
+    Untag {
+        name: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Show the secret policy
+    GetPolicy { name: String },
+    /// Replace the secret policy
+    SetPolicy {
+        name: String,
+        #[arg(long)]
+        policy: String,
+    },
+    /// Print a random password
+    RandomPassword {
+        #[arg(long, default_value_t = 32)]
+        length: u32,
+        #[arg(long)]
+        exclude_characters: Option<String>,
+        #[arg(long)]
+        no_punctuation: bool,
+        #[arg(long)]
+        no_numbers: bool,
+        #[arg(long)]
+        no_uppercase: bool,
+        #[arg(long)]
+        no_lowercase: bool,
+        /// At least one character of every included class
+        #[arg(long)]
+        require_each_type: bool,
     },
 }
 
@@ -455,6 +647,7 @@ fn request_for(cmd: Command) -> Result<(String, Vec<(String, String)>)> {
                 }
             }
         },
+        Command::Secret(c) => secret_request(c, &mut p)?,
         Command::Instance(InstanceCmd::List(page)) => {
             p = page.params();
             "ListKmsInstances".into()
@@ -463,12 +656,155 @@ fn request_for(cmd: Command) -> Result<(String, Vec<(String, String)>)> {
     Ok((action, p))
 }
 
+fn secret_request(cmd: SecretCmd, p: &mut Vec<(String, String)>) -> Result<String> {
+    let name = |n: String| ("SecretName".to_string(), n);
+    Ok(match cmd {
+        SecretCmd::Create { name: n, value, version_id, key, instance, description, tags, policy } => {
+            p.push(name(n));
+            p.push(("VersionId".into(), version_id));
+            p.extend(value.params()?);
+            opt(p, "EncryptionKeyId", key);
+            opt(p, "DKMSInstanceId", instance);
+            opt(p, "Description", description);
+            opt(p, "Policy", policy);
+            if !tags.is_empty() {
+                p.push(("Tags".into(), tags_json(&tags)?));
+            }
+            "CreateSecret".into()
+        }
+        SecretCmd::Get { name: n, stage, version_id } => {
+            p.push(name(n));
+            opt(p, "VersionStage", stage);
+            opt(p, "VersionId", version_id);
+            "GetSecretValue".into()
+        }
+        SecretCmd::Put { name: n, value, version_id, stages } => {
+            p.push(name(n));
+            let id = match version_id {
+                Some(v) => v,
+                None => sesame_crypto::random::uuid().context("generating a version id")?.to_lowercase(),
+            };
+            p.push(("VersionId".into(), id));
+            p.extend(value.params()?);
+            if !stages.is_empty() {
+                p.push(("VersionStages".into(), serde_json::to_string(&stages)?));
+            }
+            "PutSecretValue".into()
+        }
+        SecretCmd::Describe { name: n, tags } => {
+            p.push(name(n));
+            p.push(("FetchTags".into(), tags.to_string()));
+            "DescribeSecret".into()
+        }
+        SecretCmd::List { name: n, tag_key, tags, page } => {
+            p.extend(page.params());
+            p.push(("FetchTags".into(), tags.to_string()));
+            let mut filters = Vec::new();
+            if let Some(n) = n {
+                filters.push(serde_json::json!({"Key": "SecretName", "Values": [n]}));
+            }
+            if let Some(k) = tag_key {
+                filters.push(serde_json::json!({"Key": "TagKey", "Values": [k]}));
+            }
+            if !filters.is_empty() {
+                p.push(("Filters".into(), Value::Array(filters).to_string()));
+            }
+            "ListSecrets".into()
+        }
+        SecretCmd::Versions { name: n, all } => {
+            p.push(name(n));
+            p.push(("IncludeDeprecated".into(), all.to_string()));
+            p.push(("PageSize".into(), "100".into()));
+            "ListSecretVersionIds".into()
+        }
+        SecretCmd::Stage { name: n, stage, to, from } => {
+            p.push(name(n));
+            p.push(("VersionStage".into(), stage));
+            opt(p, "MoveToVersion", to);
+            opt(p, "RemoveFromVersion", from);
+            "UpdateSecretVersionStage".into()
+        }
+        SecretCmd::Update { name: n, description, custom_data } => {
+            p.push(name(n));
+            opt(p, "Description", description);
+            for (k, v) in key_values(&custom_data, "custom data")? {
+                p.push((format!("ExtendedConfig.CustomData.{k}"), v));
+            }
+            "UpdateSecret".into()
+        }
+        SecretCmd::Delete { name: n, days, force } => {
+            p.push(name(n));
+            if force {
+                p.push(("ForceDeleteWithoutRecovery".into(), "true".into()));
+            } else {
+                p.push(("RecoveryWindowInDays".into(), days.to_string()));
+            }
+            "DeleteSecret".into()
+        }
+        SecretCmd::Restore { name: n } => {
+            p.push(name(n));
+            "RestoreSecret".into()
+        }
+        SecretCmd::Tag { name: n, tags } => {
+            p.push(name(n));
+            p.push(("Tags".into(), tags_json(&tags)?));
+            "TagResource".into()
+        }
+        SecretCmd::Untag { name: n, keys } => {
+            p.push(name(n));
+            p.push(("TagKeys".into(), serde_json::to_string(&keys)?));
+            "UntagResource".into()
+        }
+        SecretCmd::GetPolicy { name: n } => {
+            p.push(name(n));
+            "GetSecretPolicy".into()
+        }
+        SecretCmd::SetPolicy { name: n, policy } => {
+            p.push(name(n));
+            p.push(("Policy".into(), policy));
+            "SetSecretPolicy".into()
+        }
+        SecretCmd::RandomPassword {
+            length,
+            exclude_characters,
+            no_punctuation,
+            no_numbers,
+            no_uppercase,
+            no_lowercase,
+            require_each_type,
+        } => {
+            p.push(("PasswordLength".into(), length.to_string()));
+            opt(p, "ExcludeCharacters", exclude_characters);
+            for (flag, name) in [
+                (no_punctuation, "ExcludePunctuation"),
+                (no_numbers, "ExcludeNumbers"),
+                (no_uppercase, "ExcludeUppercase"),
+                (no_lowercase, "ExcludeLowercase"),
+                (require_each_type, "RequireEachIncludedType"),
+            ] {
+                p.push((name.into(), flag.to_string()));
+            }
+            "GetRandomPassword".into()
+        }
+    })
+}
+
 fn unreachable_serve() -> Result<String> {
     anyhow::bail!("internal: serve is not an API call")
 }
 
-/// Prints a response. Decrypt prints the plaintext itself (for scripts) unless JSON was asked.
+/// Prints a response. Decrypt, GetSecretValue and GetRandomPassword print the value itself
+/// (for scripts) unless an output format was asked for.
 fn present(action: &str, output: Option<Output>, value: &Value) -> Result<()> {
+    let raw = match action {
+        "GetSecretValue" => value.get("SecretData"),
+        "GetRandomPassword" => value.get("RandomPassword"),
+        _ => None,
+    };
+    if let (Some(raw), None) = (raw.and_then(Value::as_str), output) {
+        println!("{raw}");
+        return Ok(());
+    }
     if action == "Decrypt" && output.is_none() {
         let plain = value.get("Plaintext").and_then(Value::as_str).unwrap_or_default();
         let bytes =

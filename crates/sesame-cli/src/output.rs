@@ -30,10 +30,19 @@ fn find_rows(v: &Value) -> Option<&Vec<Value>> {
     None
 }
 
+/// A cell: scalars as text, Alibaba's one-key list wrappers (`{"VersionStage":[…]}`) as a
+/// comma-separated list, tags as `key=value`.
 fn scalar(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
+        Value::Object(m) if m.len() == 1 => match m.values().next() {
+            Some(Value::Array(items)) => items.iter().map(scalar).collect::<Vec<_>>().join(", "),
+            _ => Value::Object(m.clone()).to_string(),
+        },
+        Value::Object(m) if m.contains_key("TagKey") => {
+            format!("{}={}", scalar(&m["TagKey"]), m.get("TagValue").map(scalar).unwrap_or_default())
+        }
         other => other.to_string(),
     }
 }
@@ -99,6 +108,14 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["KEYARN", "KEYID"]);
         assert!(lines[2].contains("key-22"));
+    }
+
+    #[test]
+    fn wrapped_lists_and_tags_read_naturally_in_cells() {
+        let t = table(
+            &json!({"VersionIds": {"VersionId": [{"VersionId": "v1", "VersionStages": {"VersionStage": ["ACSCurrent", "x"]}, "Tags": {"Tag": [{"TagKey": "env", "TagValue": "prod"}]}}]}}),
+        );
+        assert!(t.contains("ACSCurrent, x") && t.contains("env=prod"), "{t}");
     }
 
     #[test]

@@ -13,3 +13,17 @@ fn official_python_sdks_drive_a_key_lifecycle_over_https() {
         assert!(out.contains(&format!("PASS {check}")), "missing check {check}: {out}");
     }
 }
+
+#[test]
+fn official_clients_manage_and_read_generic_secrets() {
+    let server = common::TestServer::start(&[]);
+    let out = common::run_python(&server, "sdk_secrets.py", &[]);
+    assert!(out.contains("ALL PASSED"), "{out}");
+    for check in [
+        "PutSecretValue moves ACSCurrent/ACSPrevious",
+        "legacy SDK (V1) GetSecretValue, XML",
+        "aliyun-secret-manager-client fetches and caches a secret",
+    ] {
+        assert!(out.contains(&format!("PASS {check}")), "missing check {check}: {out}");
+    }
+}

@@ -38,6 +38,34 @@ impl KeyService {
         KeyService { deps }
     }
 
+    pub async fn default_instance(&self) -> Result<String> {
+        self.deps.store.meta_get(super::META_DEFAULT_INSTANCE).await?.ok_or_else(|| Error::internal("no default KMS instance"))
+    }
+
+    /// The key that seals secrets of an instance when CreateSecret names none, created on
+    /// first use.
+    pub async fn default_secrets_key(&self, ctx: &Ctx, instance_id: &str) -> Result<Key> {
+        let meta = format!("default_secrets_key:{instance_id}");
+        if let Some(id) = self.deps.store.meta_get(&meta).await? {
+            if let Some(k) = self.deps.store.get_key(&id).await? {
+                return Ok(k);
+            }
+        }
+        let created = self
+            .create_key(
+                ctx,
+                CreateKey {
+                    instance_id: Some(instance_id.to_string()),
+                    description: format!("Default key for secrets of {instance_id}"),
+                    rotation: None,
+                },
+            )
+            .await?;
+        let id = created.key_metadata.key_id;
+        self.deps.store.meta_set(&meta, &id).await?;
+        self.deps.store.get_key(&id).await?.ok_or(Error::KeyNotFound(id))
+    }
+
     pub(crate) async fn create_instance(&self) -> Result<String> {
         let id = format!("kst-{}", random::id_suffix(20).map_err(Error::internal)?);
         self.deps.store.insert_instance(&KmsInstance { id: id.clone(), created: self.deps.clock.now() }).await?;
@@ -396,6 +424,11 @@ fn refuse_pending_deletion(key: &Key) -> Result<()> {
         return Err(Error::StateModifiedFailed { key: key.id.clone(), reason: "the key is pending deletion".into() });
     }
     Ok(())
+}
+
+/// The empty response body (`{"RequestId": …}` once rendered).
+pub(crate) fn empty() -> Empty {
+    Empty {}
 }
 
 /// Zeroes a byte buffer when it goes out of scope.

@@ -10,11 +10,13 @@ pub mod clock;
 pub mod identity;
 pub mod keys;
 pub mod model;
+pub mod secrets;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use identity::IdentityService;
 pub use keys::KeyService;
+pub use secrets::SecretService;
 pub use store::{Store, StoreError};
 
 use sesame_crypto::RootKey;
@@ -60,6 +62,7 @@ pub struct Deps {
 /// All services, built once at start-up.
 pub struct Services {
     pub keys: KeyService,
+    pub secrets: SecretService,
     pub identity: IdentityService,
     pub deps: Deps,
 }
@@ -71,7 +74,7 @@ pub struct Bootstrap {
 }
 
 const META_ACCOUNT: &str = "account_id";
-const META_DEFAULT_INSTANCE: &str = "default_instance";
+pub(crate) const META_DEFAULT_INSTANCE: &str = "default_instance";
 
 impl Services {
     /// Opens the services over a store, creating on the first start the account id, the
@@ -93,6 +96,7 @@ impl Services {
         let deps = Deps { store, root, clock, realm: Realm { region, account_id } };
         let keys = KeyService::new(deps.clone());
         let identity = IdentityService::new(deps.clone());
+        let secrets = SecretService::new(deps.clone());
         let default_instance = match deps.store.meta_get(META_DEFAULT_INSTANCE).await? {
             Some(id) => id,
             None => {
@@ -102,6 +106,6 @@ impl Services {
             }
         };
         let admin_key = identity.bootstrap_admin().await?;
-        Ok((Services { keys, identity, deps }, Bootstrap { default_instance, admin_key }))
+        Ok((Services { keys, secrets, identity, deps }, Bootstrap { default_instance, admin_key }))
     }
 }

@@ -98,3 +98,72 @@ impl fmt::Debug for AccessKey {
         f.debug_struct("AccessKey").field("id", &self.id).field("user", &self.user).field("enabled", &self.enabled).finish_non_exhaustive()
     }
 }
+
+/// One version of a secret: metadata only. Its sealed value is read separately, by version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretVersion {
+    pub id: String,
+    pub created: Timestamp,
+    pub data_type: String,
+    pub stages: Vec<String>,
+}
+
+/// A version's value: a fresh data key sealed by the secret's CMK (a ciphertext blob), and the
+/// value sealed by that data key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    pub sealed_key: Vec<u8>,
+    pub sealed_value: Vec<u8>,
+}
+
+impl fmt::Debug for SealedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedValue({} + {} bytes)", self.sealed_key.len(), self.sealed_value.len())
+    }
+}
+
+/// A secret's metadata (stored in clear) and its versions, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub name: String,
+    pub secret_type: String,
+    pub instance_id: String,
+    pub key_id: String,
+    pub description: String,
+    pub extended_config: Option<String>,
+    pub creator: String,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub planned_delete: Option<Timestamp>,
+    pub policy: String,
+    pub versions: Vec<SecretVersion>,
+    pub revision: i64,
+}
+
+impl Secret {
+    pub fn version(&self, id: &str) -> Option<&SecretVersion> {
+        self.versions.iter().find(|v| v.id == id)
+    }
+
+    pub fn with_stage(&self, stage: &str) -> Option<&SecretVersion> {
+        self.versions.iter().find(|v| v.stages.iter().any(|s| s == stage))
+    }
+
+    /// Attaches `stage` to version `to`, taking it from whichever version had it.
+    pub fn move_stage(&mut self, stage: &str, to: &str) {
+        for v in &mut self.versions {
+            v.stages.retain(|s| s != stage);
+            if v.id == to {
+                v.stages.push(stage.to_string());
+            }
+        }
+    }
+
+    /// Distinct stage labels in use.
+    pub fn stage_count(&self) -> usize {
+        let mut all: Vec<&str> = self.versions.iter().flat_map(|v| v.stages.iter().map(String::as_str)).collect();
+        all.sort_unstable();
+        all.dedup();
+        all.len()
+    }
+}

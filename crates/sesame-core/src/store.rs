@@ -1,9 +1,10 @@
 //! The one storage interface. Backends (SQLite now, PostgreSQL later) live in `sesame-store`
 //! and pass the same conformance suite.
 
-use crate::model::{AccessKey, Alias, Key, KmsInstance};
+use crate::model::{AccessKey, Alias, Key, KmsInstance, SealedValue, Secret};
 use async_trait::async_trait;
 use sesame_api::Timestamp;
+use sesame_api::secrets::{SecretFilter, Tag};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -61,4 +62,30 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_access_key(&self, key: &AccessKey) -> StoreResult<()>;
     async fn get_access_key(&self, id: &str) -> StoreResult<Option<AccessKey>>;
     async fn count_access_keys(&self) -> StoreResult<i64>;
+
+    /// Inserts a secret, its tags and its first version's value. `Duplicate` if the name exists.
+    async fn insert_secret(&self, secret: &Secret, tags: &[Tag], first: &SealedValue) -> StoreResult<()>;
+    /// A secret with its versions' metadata.
+    async fn get_secret(&self, name: &str) -> StoreResult<Option<Secret>>;
+    /// Writes `secret` if the stored revision is still `secret.revision`, in one transaction:
+    /// metadata, stages of every version, versions no longer listed removed, and `new_version`
+    /// (its id and value) added. `Conflict` otherwise.
+    async fn update_secret(&self, secret: &Secret, new_version: Option<(&str, &SealedValue)>) -> StoreResult<()>;
+    async fn get_sealed_value(&self, name: &str, version_id: &str) -> StoreResult<Option<SealedValue>>;
+    /// Removes a secret, its versions and its tags.
+    async fn delete_secret(&self, name: &str) -> StoreResult<()>;
+    /// A page of secrets (metadata only, `versions` left empty) matching every filter, oldest
+    /// first, and the total count.
+    async fn list_secrets(&self, filters: &[SecretFilter], offset: i64, limit: i64) -> StoreResult<(Vec<Secret>, i64)>;
+    /// Secrets whose deletion window ended at or before `now`.
+    async fn secrets_due(&self, now: Timestamp) -> StoreResult<Vec<String>>;
+
+    /// Tags of one resource (`rtype` is `key` or `secret`), by key.
+    async fn get_tags(&self, rtype: &str, id: &str) -> StoreResult<Vec<Tag>>;
+    /// Adds or replaces tags atomically; false (and nothing written) if the resource would end
+    /// up with more than `max` tags.
+    async fn add_tags(&self, rtype: &str, id: &str, tags: &[Tag], max: usize) -> StoreResult<bool>;
+    async fn remove_tags(&self, rtype: &str, id: &str, keys: Option<&[String]>) -> StoreResult<()>;
+    /// Every tag of the given resources (or of all resources of the type), by id then key.
+    async fn list_tags(&self, rtype: &str, ids: Option<&[String]>) -> StoreResult<Vec<(String, Tag)>>;
 }

@@ -77,3 +77,51 @@ mod tests {
         assert!(s.contains('a') && s.contains('b'));
     }
 }
+
+pub const LOWERCASE: &str = "abcdefghijklmnopqrstuvwxyz";
+pub const UPPERCASE: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+pub const DIGITS: &str = "0123456789";
+pub const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/// A password of `len` characters drawn uniformly from `classes` (minus `exclude`); with
+/// `require_each`, every non-empty class appears at least once. `None` when nothing is left to
+/// draw from or `len` is too short to hold one of each class.
+pub fn password(len: usize, classes: &[&str], exclude: &str, require_each: bool) -> Result<Option<String>, CryptoError> {
+    let classes: Vec<Vec<u8>> = classes
+        .iter()
+        .map(|c| c.bytes().filter(|b| !exclude.as_bytes().contains(b)).collect::<Vec<u8>>())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let alphabet: Vec<u8> = classes.concat();
+    if alphabet.is_empty() || (require_each && len < classes.len()) {
+        return Ok(None);
+    }
+    // Rejection: draw whole passwords until one has every class. With the shortest allowed
+    // length (8) and four classes this takes a few draws; the bound only guards a pathology.
+    for _ in 0..10_000 {
+        let candidate = string_from(&alphabet, len)?;
+        if !require_each || classes.iter().all(|c| candidate.bytes().any(|b| c.contains(&b))) {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::*;
+
+    #[test]
+    fn passwords_respect_classes_exclusions_and_requirements() {
+        for _ in 0..50 {
+            let p = password(8, &[LOWERCASE, UPPERCASE, DIGITS, PUNCTUATION], "", true).unwrap().unwrap();
+            assert_eq!(p.len(), 8);
+            assert!(p.bytes().any(|b| b.is_ascii_lowercase()) && p.bytes().any(|b| b.is_ascii_uppercase()));
+            assert!(p.bytes().any(|b| b.is_ascii_digit()) && p.bytes().any(|b| PUNCTUATION.as_bytes().contains(&b)));
+        }
+        let p = password(64, &[DIGITS], "0123", false).unwrap().unwrap();
+        assert!(p.bytes().all(|b| (b'4'..=b'9').contains(&b)));
+        assert_eq!(password(8, &[DIGITS], DIGITS, false).unwrap(), None);
+        assert_eq!(password(2, &[LOWERCASE, UPPERCASE, DIGITS], "", true).unwrap(), None);
+    }
+}

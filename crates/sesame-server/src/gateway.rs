@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sesame_api::kms::KeyRequest;
 use sesame_api::render::{self, Format};
+use sesame_api::secrets::SecretRequest;
 use sesame_api::{Error, KMS_API_VERSION, Params};
 use sesame_core::{Ctx, Services};
 use sesame_crypto::sign::form_decode;
@@ -115,6 +116,9 @@ async fn handle(
 async fn dispatch(services: &Services, ctx: &Ctx, action: &str, params: &Params) -> Result<Value, Error> {
     if let Some(req) = KeyRequest::parse(action, params)? {
         return services.keys.execute(ctx, req).await;
+    }
+    if let Some(req) = SecretRequest::parse(action, params)? {
+        return services.secrets.execute(ctx, req).await;
     }
     Err(Error::InvalidAction(action.to_string()))
 }

@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use sesame_api::Timestamp;
-use sesame_core::model::{AccessKey, Alias, Key, KeyState, KeyVersion, KmsInstance};
+use sesame_api::secrets::{SecretFilter, Tag};
+use sesame_core::model::{AccessKey, Alias, Key, KeyState, KeyVersion, KmsInstance, SealedValue, Secret, SecretVersion};
 use sesame_core::{Store, StoreError};
 
 fn key(id: &str, instance: &str, t: i64) -> Key {
@@ -32,6 +33,8 @@ pub async fn run(store: &dyn Store) {
     keys(store).await;
     aliases(store).await;
     access_keys(store).await;
+    secrets(store).await;
+    tags(store).await;
 }
 
 async fn meta(store: &dyn Store) {
@@ -112,4 +115,115 @@ async fn access_keys(store: &dyn Store) {
     assert!(matches!(store.insert_access_key(&k).await, Err(StoreError::Duplicate)));
     assert_eq!(store.get_access_key("LTAI1").await.unwrap(), Some(k));
     assert_eq!(store.count_access_keys().await.unwrap(), 1);
+}
+
+fn secret(name: &str, t: i64) -> Secret {
+    Secret {
+        name: name.into(),
+        secret_type: "Generic".into(),
+        instance_id: "kst-1".into(),
+        key_id: "key-a".into(),
+        description: format!("about {name}"),
+        extended_config: None,
+        creator: "admin".into(),
+        created: Timestamp(t),
+        updated: Timestamp(t),
+        planned_delete: None,
+        policy: "{}".into(),
+        versions: vec![SecretVersion {
+            id: "v1".into(),
+            created: Timestamp(t),
+            data_type: "text".into(),
+            stages: vec!["ACSCurrent".into()],
+        }],
+        revision: 0,
+    }
+}
+
+fn sealed(b: u8) -> SealedValue {
+    SealedValue { sealed_key: vec![b; 8], sealed_value: vec![b; 16] }
+}
+
+async fn secrets(store: &dyn Store) {
+    let s = secret("app/db", 100);
+    store.insert_secret(&s, &[Tag { tag_key: "env".into(), tag_value: "prod".into() }], &sealed(1)).await.unwrap();
+    assert!(matches!(store.insert_secret(&s, &[], &sealed(1)).await, Err(StoreError::Duplicate)), "duplicate secret names are refused");
+    assert_eq!(store.get_secret("app/db").await.unwrap().as_ref(), Some(&s), "a secret reads back as written");
+    assert_eq!(store.get_sealed_value("app/db", "v1").await.unwrap(), Some(sealed(1)));
+
+    // A new version and a stage move in one optimistic write; a stale writer loses.
+    let mut next = s.clone();
+    next.versions.push(SecretVersion { id: "v2".into(), created: Timestamp(101), data_type: "text".into(), stages: vec![] });
+    next.move_stage("ACSCurrent", "v2");
+    next.move_stage("ACSPrevious", "v1");
+    store.update_secret(&next, Some(("v2", &sealed(2)))).await.unwrap();
+    assert!(matches!(store.update_secret(&s, None).await, Err(StoreError::Conflict)), "a stale revision conflicts");
+    let read = store.get_secret("app/db").await.unwrap().unwrap();
+    assert_eq!(read.with_stage("ACSCurrent").map(|v| v.id.as_str()), Some("v2"));
+    assert_eq!(read.with_stage("ACSPrevious").map(|v| v.id.as_str()), Some("v1"));
+    assert_eq!(store.get_sealed_value("app/db", "v2").await.unwrap(), Some(sealed(2)));
+
+    // Dropping a version from the aggregate removes its value.
+    let mut pruned = read.clone();
+    pruned.versions.retain(|v| v.id != "v1");
+    store.update_secret(&pruned, None).await.unwrap();
+    assert_eq!(store.get_sealed_value("app/db", "v1").await.unwrap(), None);
+
+    store.insert_secret(&secret("app/cache", 200), &[], &sealed(3)).await.unwrap();
+    let mut other = secret("web_50%", 300);
+    other.description = "front".into();
+    store.insert_secret(&other, &[Tag { tag_key: "env".into(), tag_value: "dev".into() }], &sealed(4)).await.unwrap();
+    let names = |v: (Vec<Secret>, i64)| (v.0.into_iter().map(|s| s.name).collect::<Vec<_>>(), v.1);
+    assert_eq!(names(store.list_secrets(&[], 0, 10).await.unwrap()), (vec!["app/db".into(), "app/cache".into(), "web_50%".into()], 3));
+    assert_eq!(names(store.list_secrets(&[], 1, 1).await.unwrap()), (vec!["app/cache".into()], 3), "pages are stable");
+    assert_eq!(
+        names(store.list_secrets(&[SecretFilter::Name(vec!["app/".into()])], 0, 10).await.unwrap()).1,
+        2,
+        "names match as substrings"
+    );
+    assert_eq!(
+        names(store.list_secrets(&[SecretFilter::Name(vec!["50%".into()])], 0, 10).await.unwrap()).0,
+        vec!["web_50%".to_string()],
+        "LIKE wildcards are literal"
+    );
+    assert_eq!(names(store.list_secrets(&[SecretFilter::Name(vec!["b_5".into()])], 0, 10).await.unwrap()).1, 1);
+    assert_eq!(names(store.list_secrets(&[SecretFilter::Name(vec!["x_y".into()])], 0, 10).await.unwrap()).1, 0, "_ is not a wildcard");
+    assert_eq!(
+        names(store.list_secrets(&[SecretFilter::TagValue(vec!["prod".into(), "dev".into()])], 0, 10).await.unwrap()).1,
+        2,
+        "values of one filter are ORed"
+    );
+    assert_eq!(
+        names(
+            store
+                .list_secrets(&[SecretFilter::TagKey(vec!["env".into()]), SecretFilter::Description(vec!["front".into()])], 0, 10)
+                .await
+                .unwrap()
+        )
+        .0,
+        vec!["web_50%".to_string()],
+        "filters are ANDed"
+    );
+
+    let mut doomed = store.get_secret("app/cache").await.unwrap().unwrap();
+    doomed.planned_delete = Some(Timestamp(500));
+    store.update_secret(&doomed, None).await.unwrap();
+    assert!(store.secrets_due(Timestamp(499)).await.unwrap().is_empty());
+    assert_eq!(store.secrets_due(Timestamp(500)).await.unwrap(), vec!["app/cache".to_string()]);
+    store.delete_secret("web_50%").await.unwrap();
+    assert_eq!(store.get_secret("web_50%").await.unwrap(), None);
+    assert_eq!(store.get_sealed_value("web_50%", "v1").await.unwrap(), None, "deleting a secret removes its values");
+    assert!(store.get_tags("secret", "web_50%").await.unwrap().is_empty(), "deleting a secret removes its tags");
+}
+
+async fn tags(store: &dyn Store) {
+    let t = |k: &str, v: &str| Tag { tag_key: k.into(), tag_value: v.into() };
+    assert!(store.add_tags("key", "key-a", &[t("a", "1"), t("b", "2")], 3).await.unwrap());
+    assert!(store.add_tags("key", "key-a", &[t("a", "9")], 3).await.unwrap(), "adding an existing key replaces its value");
+    assert!(!store.add_tags("key", "key-a", &[t("c", "3"), t("d", "4")], 3).await.unwrap(), "past the limit nothing is written");
+    assert_eq!(store.get_tags("key", "key-a").await.unwrap(), vec![t("a", "9"), t("b", "2")]);
+    store.remove_tags("key", "key-a", Some(&["a".to_string()])).await.unwrap();
+    assert_eq!(store.list_tags("key", None).await.unwrap(), vec![("key-a".to_string(), t("b", "2"))]);
+    store.remove_tags("key", "key-a", None).await.unwrap();
+    assert!(store.get_tags("key", "key-a").await.unwrap().is_empty());
 }

@@ -2,15 +2,18 @@
 //! run on tokio's blocking pool so that disk waits never stall the reactor.
 
 use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use sesame_api::Timestamp;
-use sesame_core::model::{AccessKey, Alias, Key, KeyState, KeyVersion, KmsInstance};
+use sesame_api::secrets::{SecretFilter, Tag};
+use sesame_core::model::{AccessKey, Alias, Key, KeyState, KeyVersion, KmsInstance, SealedValue, Secret, SecretVersion};
 use sesame_core::store::{Store, StoreError, StoreResult};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// Each entry moves the schema one version up; `PRAGMA user_version` records how far a file is.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE kms_instances (id TEXT PRIMARY KEY, created INTEGER NOT NULL);
 CREATE TABLE keys (
@@ -49,7 +52,43 @@ CREATE TABLE access_keys (
     enabled INTEGER NOT NULL,
     created INTEGER NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE secrets (
+    name TEXT PRIMARY KEY,
+    secret_type TEXT NOT NULL,
+    instance_id TEXT NOT NULL REFERENCES kms_instances(id),
+    key_id TEXT NOT NULL,
+    description TEXT NOT NULL,
+    extended_config TEXT,
+    creator TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    planned_delete INTEGER,
+    policy TEXT NOT NULL,
+    revision INTEGER NOT NULL
+);
+CREATE INDEX secrets_planned_delete ON secrets(planned_delete) WHERE planned_delete IS NOT NULL;
+CREATE INDEX secrets_created ON secrets(created);
+CREATE TABLE secret_versions (
+    secret TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,
+    version_id TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    data_type TEXT NOT NULL,
+    stages TEXT NOT NULL,
+    sealed_key BLOB NOT NULL,
+    sealed_value BLOB NOT NULL,
+    PRIMARY KEY (secret, version_id)
+);
+CREATE TABLE tags (
+    rtype TEXT NOT NULL,
+    rid TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (rtype, rid, key)
+);
+"#,
+];
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -154,6 +193,124 @@ fn insert_missing_versions(tx: &Transaction<'_>, key: &Key) -> rusqlite::Result<
     Ok(())
 }
 
+const SECRET_COLUMNS: &str =
+    "name, secret_type, instance_id, key_id, description, extended_config, creator, created, updated, planned_delete, policy, revision";
+
+fn secret_from_row(r: &Row<'_>) -> rusqlite::Result<Secret> {
+    Ok(Secret {
+        name: r.get(0)?,
+        secret_type: r.get(1)?,
+        instance_id: r.get(2)?,
+        key_id: r.get(3)?,
+        description: r.get(4)?,
+        extended_config: r.get(5)?,
+        creator: r.get(6)?,
+        created: Timestamp(r.get(7)?),
+        updated: Timestamp(r.get(8)?),
+        planned_delete: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+        policy: r.get(10)?,
+        versions: Vec::new(),
+        revision: r.get(11)?,
+    })
+}
+
+fn load_secret(conn: &Connection, name: &str) -> StoreResult<Option<Secret>> {
+    let sql = format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE name = ?1");
+    let Some(mut s) = conn.query_row(&sql, [name], secret_from_row).optional().map_err(backend)? else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare_cached("SELECT version_id, created, data_type, stages FROM secret_versions WHERE secret = ?1 ORDER BY created, rowid")
+        .map_err(backend)?;
+    s.versions = stmt
+        .query_map([name], |r| {
+            let stages: String = r.get(3)?;
+            Ok(SecretVersion { id: r.get(0)?, created: Timestamp(r.get(1)?), data_type: r.get(2)?, stages: split_stages(&stages) })
+        })
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    Ok(Some(s))
+}
+
+// Stage labels are letters, digits, `_ - .` (checked by the API), so a comma separates them.
+fn join_stages(stages: &[String]) -> String {
+    stages.join(",")
+}
+
+fn split_stages(s: &str) -> Vec<String> {
+    s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()
+}
+
+fn like_pattern(v: &str) -> String {
+    let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The WHERE clause and its parameters for ListSecrets filters (values ORed, filters ANDed).
+fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
+    let mut clauses = vec!["1 = 1".to_string()];
+    let mut params: Vec<SqlValue> = Vec::new();
+    let placeholders = |values: &[String], params: &mut Vec<SqlValue>, like: bool| -> Vec<String> {
+        values
+            .iter()
+            .map(|v| {
+                params.push(SqlValue::Text(if like { like_pattern(v) } else { v.clone() }));
+                format!("?{}", params.len())
+            })
+            .collect()
+    };
+    for f in filters {
+        let clause = match f {
+            SecretFilter::Name(v) => {
+                placeholders(v, &mut params, true).iter().map(|p| format!("name LIKE {p} ESCAPE '\\'")).collect::<Vec<_>>().join(" OR ")
+            }
+            SecretFilter::Description(v) => placeholders(v, &mut params, true)
+                .iter()
+                .map(|p| format!("description LIKE {p} ESCAPE '\\'"))
+                .collect::<Vec<_>>()
+                .join(" OR "),
+            SecretFilter::TagKey(v) => format!(
+                "EXISTS (SELECT 1 FROM tags t WHERE t.rtype = 'secret' AND t.rid = secrets.name AND t.key IN ({}))",
+                placeholders(v, &mut params, false).join(", ")
+            ),
+            SecretFilter::TagValue(v) => format!(
+                "EXISTS (SELECT 1 FROM tags t WHERE t.rtype = 'secret' AND t.rid = secrets.name AND t.value IN ({}))",
+                placeholders(v, &mut params, false).join(", ")
+            ),
+            SecretFilter::Instance(v) => format!("instance_id IN ({})", placeholders(v, &mut params, false).join(", ")),
+            SecretFilter::Type(v) => format!("secret_type IN ({})", placeholders(v, &mut params, false).join(", ")),
+            SecretFilter::Creator(v) => format!("creator IN ({})", placeholders(v, &mut params, false).join(", ")),
+        };
+        clauses.push(format!("({clause})"));
+    }
+    (clauses.join(" AND "), params)
+}
+
+fn write_versions(tx: &Transaction<'_>, s: &Secret, new_version: Option<(&str, &SealedValue)>) -> rusqlite::Result<()> {
+    if let Some((id, sealed)) = new_version {
+        let v = s.versions.iter().find(|v| v.id == id);
+        let (created, data_type) = v.map(|v| (v.created.0, v.data_type.as_str())).unwrap_or((s.updated.0, "text"));
+        tx.execute(
+            "INSERT INTO secret_versions (secret, version_id, created, data_type, stages, sealed_key, sealed_value) VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
+            params![s.name, id, created, data_type, sealed.sealed_key, sealed.sealed_value],
+        )?;
+    }
+    let mut update = tx.prepare_cached("UPDATE secret_versions SET stages = ?3 WHERE secret = ?1 AND version_id = ?2")?;
+    for v in &s.versions {
+        update.execute(params![s.name, v.id, join_stages(&v.stages)])?;
+    }
+    let kept: Vec<&str> = s.versions.iter().map(|v| v.id.as_str()).collect();
+    let stored: Vec<String> = tx
+        .prepare_cached("SELECT version_id FROM secret_versions WHERE secret = ?1")?
+        .query_map([&s.name], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in stored.iter().filter(|id| !kept.contains(&id.as_str())) {
+        tx.execute("DELETE FROM secret_versions WHERE secret = ?1 AND version_id = ?2", params![s.name, id])?;
+    }
+    Ok(())
+}
+
 fn count(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> StoreResult<i64> {
     conn.query_row(sql, p, |r| r.get(0)).map_err(backend)
 }
@@ -251,7 +408,13 @@ impl Store for SqliteStore {
 
     async fn delete_key(&self, id: &str) -> StoreResult<()> {
         let id = id.to_string();
-        self.with(move |c| c.execute("DELETE FROM keys WHERE id = ?1", [id]).map(drop).map_err(backend)).await
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute("DELETE FROM tags WHERE rtype = 'key' AND rid = ?1", [&id]).map_err(backend)?;
+            tx.execute("DELETE FROM keys WHERE id = ?1", [&id]).map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
     }
 
     async fn list_keys(&self, offset: i64, limit: i64) -> StoreResult<(Vec<String>, i64)> {
@@ -361,5 +524,190 @@ impl Store for SqliteStore {
 
     async fn count_access_keys(&self) -> StoreResult<i64> {
         self.with(|c| count(c, "SELECT COUNT(*) FROM access_keys", [])).await
+    }
+
+    async fn insert_secret(&self, secret: &Secret, tags: &[Tag], first: &SealedValue) -> StoreResult<()> {
+        let (s, tags, first) = (secret.clone(), tags.to_vec(), first.clone());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute(
+                &format!("INSERT INTO secrets ({SECRET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                params![
+                    s.name,
+                    s.secret_type,
+                    s.instance_id,
+                    s.key_id,
+                    s.description,
+                    s.extended_config,
+                    s.creator,
+                    s.created.0,
+                    s.updated.0,
+                    s.planned_delete.map(|t| t.0),
+                    s.policy,
+                    s.revision
+                ],
+            )
+            .map_err(map_err)?;
+            let first_id =
+                s.versions.first().map(|v| v.id.clone()).ok_or_else(|| StoreError::Backend("a new secret needs a version".into()))?;
+            write_versions(&tx, &s, Some((&first_id, &first))).map_err(map_err)?;
+            tx.execute("DELETE FROM tags WHERE rtype = 'secret' AND rid = ?1", [&s.name]).map_err(backend)?;
+            for t in &tags {
+                tx.execute(
+                    "INSERT INTO tags (rtype, rid, key, value) VALUES ('secret', ?1, ?2, ?3)",
+                    params![s.name, t.tag_key, t.tag_value],
+                )
+                .map_err(map_err)?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_secret(&self, name: &str) -> StoreResult<Option<Secret>> {
+        let name = name.to_string();
+        self.with(move |c| load_secret(c, &name)).await
+    }
+
+    async fn update_secret(&self, secret: &Secret, new_version: Option<(&str, &SealedValue)>) -> StoreResult<()> {
+        let s = secret.clone();
+        let new_version = new_version.map(|(id, v)| (id.to_string(), v.clone()));
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let changed = tx
+                .execute(
+                    "UPDATE secrets SET description = ?2, extended_config = ?3, updated = ?4, planned_delete = ?5, policy = ?6, key_id = ?7, revision = revision + 1 WHERE name = ?1 AND revision = ?8",
+                    params![s.name, s.description, s.extended_config, s.updated.0, s.planned_delete.map(|t| t.0), s.policy, s.key_id, s.revision],
+                )
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(StoreError::Conflict);
+            }
+            write_versions(&tx, &s, new_version.as_ref().map(|(id, v)| (id.as_str(), v))).map_err(map_err)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_sealed_value(&self, name: &str, version_id: &str) -> StoreResult<Option<SealedValue>> {
+        let (name, version_id) = (name.to_string(), version_id.to_string());
+        self.with(move |c| {
+            c.prepare_cached("SELECT sealed_key, sealed_value FROM secret_versions WHERE secret = ?1 AND version_id = ?2")
+                .map_err(backend)?
+                .query_row([name, version_id], |r| Ok(SealedValue { sealed_key: r.get(0)?, sealed_value: r.get(1)? }))
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_secret(&self, name: &str) -> StoreResult<()> {
+        let name = name.to_string();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute("DELETE FROM tags WHERE rtype = 'secret' AND rid = ?1", [&name]).map_err(backend)?;
+            tx.execute("DELETE FROM secrets WHERE name = ?1", [&name]).map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_secrets(&self, filters: &[SecretFilter], offset: i64, limit: i64) -> StoreResult<(Vec<Secret>, i64)> {
+        let (clause, params) = secret_filter_sql(filters);
+        self.with(move |c| {
+            let total = c
+                .query_row(&format!("SELECT COUNT(*) FROM secrets WHERE {clause}"), rusqlite::params_from_iter(params.iter()), |r| r.get(0))
+                .map_err(backend)?;
+            let mut page_params = params.clone();
+            page_params.push(SqlValue::Integer(limit));
+            page_params.push(SqlValue::Integer(offset));
+            let (l, o) = (page_params.len() - 1, page_params.len());
+            let sql = format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE {clause} ORDER BY created, rowid LIMIT ?{l} OFFSET ?{o}");
+            let mut stmt = c.prepare(&sql).map_err(backend)?;
+            let items = stmt
+                .query_map(rusqlite::params_from_iter(page_params.iter()), secret_from_row)
+                .map_err(backend)?
+                .collect::<Result<_, _>>()
+                .map_err(backend)?;
+            Ok((items, total))
+        })
+        .await
+    }
+
+    async fn secrets_due(&self, now: Timestamp) -> StoreResult<Vec<String>> {
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached("SELECT name FROM secrets WHERE planned_delete <= ?1").map_err(backend)?;
+            stmt.query_map([now.0], |r| r.get(0)).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_tags(&self, rtype: &str, id: &str) -> StoreResult<Vec<Tag>> {
+        let (rtype, id) = (rtype.to_string(), id.to_string());
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached("SELECT key, value FROM tags WHERE rtype = ?1 AND rid = ?2 ORDER BY key").map_err(backend)?;
+            stmt.query_map([rtype, id], |r| Ok(Tag { tag_key: r.get(0)?, tag_value: r.get(1)? }))
+                .map_err(backend)?
+                .collect::<Result<_, _>>()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn add_tags(&self, rtype: &str, id: &str, tags: &[Tag], max: usize) -> StoreResult<bool> {
+        let (rtype, id, tags) = (rtype.to_string(), id.to_string(), tags.to_vec());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            for t in &tags {
+                tx.execute(
+                    "INSERT INTO tags (rtype, rid, key, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(rtype, rid, key) DO UPDATE SET value = excluded.value",
+                    params![rtype, id, t.tag_key, t.tag_value],
+                )
+                .map_err(map_err)?;
+            }
+            let n: i64 = tx.query_row("SELECT COUNT(*) FROM tags WHERE rtype = ?1 AND rid = ?2", [&rtype, &id], |r| r.get(0)).map_err(backend)?;
+            if n as usize > max {
+                return Ok(false); // dropping the transaction rolls it back
+            }
+            tx.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn remove_tags(&self, rtype: &str, id: &str, keys: Option<&[String]>) -> StoreResult<()> {
+        let (rtype, id, keys) = (rtype.to_string(), id.to_string(), keys.map(<[String]>::to_vec));
+        self.with(move |c| {
+            match keys {
+                None => c.execute("DELETE FROM tags WHERE rtype = ?1 AND rid = ?2", [&rtype, &id]).map_err(backend)?,
+                Some(keys) => {
+                    let tx = c.transaction().map_err(backend)?;
+                    for k in &keys {
+                        tx.execute("DELETE FROM tags WHERE rtype = ?1 AND rid = ?2 AND key = ?3", [&rtype, &id, k]).map_err(backend)?;
+                    }
+                    tx.commit().map_err(backend)?;
+                    0
+                }
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_tags(&self, rtype: &str, ids: Option<&[String]>) -> StoreResult<Vec<(String, Tag)>> {
+        let (rtype, ids) = (rtype.to_string(), ids.map(<[String]>::to_vec));
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached("SELECT rid, key, value FROM tags WHERE rtype = ?1 ORDER BY rid, key").map_err(backend)?;
+            let rows: Vec<(String, Tag)> = stmt
+                .query_map([&rtype], |r| Ok((r.get(0)?, Tag { tag_key: r.get(1)?, tag_value: r.get(2)? })))
+                .map_err(backend)?
+                .collect::<Result<_, _>>()
+                .map_err(backend)?;
+            Ok(match ids {
+                None => rows,
+                Some(ids) => rows.into_iter().filter(|(rid, _)| ids.contains(rid)).collect(),
+            })
+        })
+        .await
     }
 }

@@ -1,0 +1,594 @@
+//! The secrets manager: generic secrets with versions, stages, tags, policies and deletion
+//! windows. Every version's value is sealed with its own data key, which the secret's CMK
+//! seals in turn; only metadata is stored in clear.
+
+use crate::keys::KeyService;
+use crate::model::{Key, SealedValue, Secret, SecretVersion};
+use crate::store::StoreError;
+use crate::{Ctx, Deps};
+use serde_json::{Map, Value};
+use sesame_api::Error;
+use sesame_api::error::Result;
+use sesame_api::kms::{EncryptionContext, KeyRef, Sensitive};
+use sesame_api::secrets::*;
+use sesame_crypto::{KeyMaterial, aead, random};
+use zeroize::Zeroize;
+
+/// Versions kept per secret; past it the oldest versions without a stage are dropped.
+pub const MAX_SECRET_VERSIONS: usize = 100;
+const UPDATE_ATTEMPTS: usize = 5;
+
+pub struct SecretService {
+    deps: Deps,
+    keys: KeyService,
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
+    serde_json::to_value(v).map_err(Error::internal)
+}
+
+/// What a version's data key and value are bound to.
+fn seal_context(name: &str, version_id: &str) -> EncryptionContext {
+    let mut m = Map::new();
+    m.insert("sesame:secret".into(), Value::String(name.into()));
+    m.insert("sesame:version".into(), Value::String(version_id.into()));
+    EncryptionContext::from_map(&m)
+}
+
+fn not_found(name: &str) -> Error {
+    Error::ResourceNotFound(format!("secret {name}"))
+}
+
+fn stages(v: &SecretVersion) -> Stages {
+    Stages { version_stage: v.stages.clone() }
+}
+
+impl SecretService {
+    pub fn new(deps: Deps) -> Self {
+        SecretService { keys: KeyService::new(deps.clone()), deps }
+    }
+
+    pub async fn execute(&self, ctx: &Ctx, req: SecretRequest) -> Result<Value> {
+        match req {
+            SecretRequest::CreateSecret(r) => to_value(self.create(ctx, r).await?),
+            SecretRequest::GetSecretValue(g) => to_value(self.get_value(&g).await?),
+            SecretRequest::BatchGetSecretValue(list) => {
+                let (mut secret_values, mut errors) = (Vec::new(), Vec::new());
+                for g in &list {
+                    match self.get_value(g).await {
+                        Ok(v) => secret_values.push(v),
+                        Err(e @ Error::Internal(_)) => return Err(e),
+                        Err(e) => errors.push(BatchError {
+                            secret_name: g.name.clone(),
+                            code: e.code().into(),
+                            message: e.message(),
+                            http_status: e.status(),
+                        }),
+                    }
+                }
+                to_value(BatchGetSecretValueResponse { secret_values, errors })
+            }
+            SecretRequest::ListSecrets { page, filters, fetch_tags } => {
+                let (items, total) = self.deps.store.list_secrets(&filters, page.offset(), page.size).await?;
+                let mut secret = Vec::with_capacity(items.len());
+                for s in items {
+                    let tags = if fetch_tags { Some(Tags { tag: self.deps.store.get_tags("secret", &s.name).await? }) } else { None };
+                    secret.push(SecretListItem {
+                        secret_type: s.secret_type,
+                        create_time: s.created.to_string(),
+                        update_time: s.updated.to_string(),
+                        planned_delete_time: s.planned_delete.map(|t| t.to_string()),
+                        tags,
+                        secret_name: s.name,
+                    });
+                }
+                to_value(ListSecretsResponse {
+                    secret_list: SecretList { secret },
+                    page_number: page.number,
+                    page_size: page.size,
+                    total_count: total,
+                })
+            }
+            SecretRequest::DescribeSecret { name, fetch_tags } => {
+                let s = self.load(&name).await?;
+                let tags = if fetch_tags { Some(Tags { tag: self.deps.store.get_tags("secret", &s.name).await? }) } else { None };
+                to_value(DescribeSecretResponse {
+                    arn: self.arn(&s.name),
+                    secret_type: s.secret_type,
+                    description: s.description,
+                    dkms_instance_id: s.instance_id,
+                    encryption_key_id: s.key_id,
+                    create_time: s.created.to_string(),
+                    update_time: s.updated.to_string(),
+                    planned_delete_time: s.planned_delete.map(|t| t.to_string()),
+                    extended_config: s.extended_config,
+                    tags,
+                    secret_name: s.name,
+                })
+            }
+            SecretRequest::PutSecretValue { name, version_id, data, data_type, stages } => {
+                to_value(self.put_value(&name, &version_id, &data, data_type, stages).await?)
+            }
+            SecretRequest::UpdateSecret { name, description, custom_data } => {
+                let now = self.deps.clock.now();
+                self.modify(&name, None, |s| {
+                    if let Some(d) = &description {
+                        s.description = d.clone();
+                    }
+                    if let Some(cd) = &custom_data {
+                        let mut cfg: Value = s
+                            .extended_config
+                            .as_deref()
+                            .and_then(|c| serde_json::from_str(c).ok())
+                            .unwrap_or_else(|| Value::Object(Map::new()));
+                        if let Some(obj) = cfg.as_object_mut() {
+                            obj.insert("CustomData".into(), Value::Object(cd.clone()));
+                        }
+                        check_extended_config(&cfg)?;
+                        s.extended_config = Some(cfg.to_string());
+                    }
+                    s.updated = now;
+                    Ok(())
+                })
+                .await?;
+                to_value(SecretNameResponse { secret_name: name })
+            }
+            SecretRequest::UpdateSecretVersionStage { name, stage, move_to, remove_from } => {
+                let now = self.deps.clock.now();
+                self.modify(&name, None, |s| {
+                    if let Some(from) = &remove_from {
+                        let v = s.version(from).ok_or_else(|| Error::ResourceNotFound(format!("version {from} of secret {}", s.name)))?;
+                        if !v.stages.contains(&stage) {
+                            return Err(Error::invalid("RemoveFromVersion", format!("version {from} does not carry the stage {stage}")));
+                        }
+                    }
+                    match &move_to {
+                        Some(to) => {
+                            if s.version(to).is_none() {
+                                return Err(Error::ResourceNotFound(format!("version {to} of secret {}", s.name)));
+                            }
+                            let old_current = s.with_stage(CURRENT).map(|v| v.id.clone());
+                            s.move_stage(&stage, to);
+                            // Moving ACSCurrent leaves ACSPrevious on the version it left.
+                            if stage == CURRENT {
+                                if let Some(old) = old_current.filter(|o| o != to) {
+                                    s.move_stage(PREVIOUS, &old);
+                                }
+                            }
+                        }
+                        None => {
+                            for v in &mut s.versions {
+                                if Some(&v.id) == remove_from.as_ref() {
+                                    v.stages.retain(|x| x != &stage);
+                                }
+                            }
+                        }
+                    }
+                    if s.stage_count() > MAX_STAGES {
+                        return Err(Error::LimitExceeded(format!("a secret carries at most {MAX_STAGES} stages")));
+                    }
+                    s.updated = now;
+                    Ok(())
+                })
+                .await?;
+                to_value(SecretNameResponse { secret_name: name })
+            }
+            SecretRequest::ListSecretVersionIds { name, include_deprecated, page } => {
+                let s = self.load(&name).await?;
+                let listed: Vec<&SecretVersion> = s.versions.iter().rev().filter(|v| include_deprecated || !v.stages.is_empty()).collect();
+                let version_id = listed
+                    .iter()
+                    .skip(page.offset() as usize)
+                    .take(page.size as usize)
+                    .map(|v| VersionIdItem { version_id: v.id.clone(), create_time: v.created.to_string(), version_stages: stages(v) })
+                    .collect();
+                to_value(ListSecretVersionIdsResponse {
+                    secret_name: s.name.clone(),
+                    version_ids: VersionIds { version_id },
+                    page_number: page.number,
+                    page_size: page.size,
+                    total_count: listed.len() as i64,
+                })
+            }
+            SecretRequest::DeleteSecret { name, force, recovery_days } => {
+                let now = self.deps.clock.now();
+                if force {
+                    self.load(&name).await?;
+                    self.deps.store.delete_secret(&name).await?;
+                    return to_value(DeleteSecretResponse { secret_name: name, planned_delete_time: now.to_string() });
+                }
+                let s = self
+                    .modify(&name, None, |s| {
+                        if s.planned_delete.is_some() {
+                            return Err(Error::ResourceInDeleteWindow(format!("secret {}", s.name)));
+                        }
+                        s.planned_delete = Some(now.plus_seconds(recovery_days * 86_400));
+                        Ok(())
+                    })
+                    .await?;
+                to_value(DeleteSecretResponse {
+                    planned_delete_time: s.planned_delete.map(|t| t.to_string()).unwrap_or_default(),
+                    secret_name: name,
+                })
+            }
+            SecretRequest::RestoreSecret { name } => {
+                self.modify(&name, None, |s| {
+                    if s.planned_delete.is_none() {
+                        return Err(Error::invalid("SecretName", format!("secret {} is not pending deletion", s.name)));
+                    }
+                    s.planned_delete = None;
+                    Ok(())
+                })
+                .await?;
+                to_value(SecretNameResponse { secret_name: name })
+            }
+            SecretRequest::GetRandomPassword(spec) => {
+                let mut classes = Vec::new();
+                for (excluded, class) in [
+                    (spec.exclude_lowercase, random::LOWERCASE),
+                    (spec.exclude_uppercase, random::UPPERCASE),
+                    (spec.exclude_numbers, random::DIGITS),
+                    (spec.exclude_punctuation, random::PUNCTUATION),
+                ] {
+                    if !excluded {
+                        classes.push(class);
+                    }
+                }
+                let password = random::password(spec.length, &classes, &spec.exclude_characters, spec.require_each_included_type)
+                    .map_err(Error::internal)?
+                    .ok_or_else(|| Error::invalid("ExcludeCharacters", "the exclusions leave no characters to build the password from"))?;
+                to_value(RandomPasswordResponse { random_password: Sensitive::new(password) })
+            }
+            SecretRequest::TagResource { target, tags } => {
+                let (rtype, id) = self.tag_target(&target).await?;
+                self.add_tags(rtype, &[id], &tags).await?;
+                to_value(crate::keys::empty())
+            }
+            SecretRequest::UntagResource { target, keys } => {
+                let (rtype, id) = self.tag_target(&target).await?;
+                self.deps.store.remove_tags(rtype, &id, Some(&keys)).await?;
+                to_value(crate::keys::empty())
+            }
+            SecretRequest::TagResources { rtype, ids, tags } => {
+                let ids = self.resolve_all(rtype, &ids).await?;
+                self.add_tags(rtype.as_str(), &ids, &tags).await?;
+                to_value(crate::keys::empty())
+            }
+            SecretRequest::UntagResources { rtype, ids, keys, all } => {
+                let ids = self.resolve_all(rtype, &ids).await?;
+                for id in &ids {
+                    self.deps.store.remove_tags(rtype.as_str(), id, if all && keys.is_empty() { None } else { Some(&keys) }).await?;
+                }
+                to_value(crate::keys::empty())
+            }
+            SecretRequest::ListTagResources { rtype, ids, tags, next_token } => {
+                const PAGE: usize = 200;
+                let offset: usize = match next_token {
+                    None => 0,
+                    Some(t) => t.parse().map_err(|_| Error::invalid("NextToken", "is not a token this server returned"))?,
+                };
+                let rows = self.deps.store.list_tags(rtype.as_str(), (!ids.is_empty()).then_some(ids.as_slice())).await?;
+                // A resource matches when it carries every tag asked for.
+                let matches = |id: &str| tags.iter().all(|want| rows.iter().any(|(rid, t)| rid == id && t == want));
+                let selected: Vec<TagResourceItem> = rows
+                    .iter()
+                    .filter(|(id, _)| matches(id))
+                    .map(|(id, t)| TagResourceItem {
+                        resource_id: id.clone(),
+                        resource_type: rtype.as_str().into(),
+                        tag_key: t.tag_key.clone(),
+                        tag_value: t.tag_value.clone(),
+                    })
+                    .collect();
+                let total = selected.len();
+                let tag_resource: Vec<TagResourceItem> = selected.into_iter().skip(offset).take(PAGE).collect();
+                let next = if offset + PAGE < total { (offset + PAGE).to_string() } else { String::new() };
+                to_value(ListTagResourcesResponse { tag_resources: TagResourceList { tag_resource }, next_token: next })
+            }
+            SecretRequest::GetSecretPolicy { name } => to_value(PolicyResponse { policy: self.load(&name).await?.policy }),
+            SecretRequest::SetSecretPolicy { name, policy } => {
+                let now = self.deps.clock.now();
+                self.modify(&name, None, |s| {
+                    s.policy = policy.clone();
+                    s.updated = now;
+                    Ok(())
+                })
+                .await?;
+                to_value(crate::keys::empty())
+            }
+        }
+    }
+
+    fn arn(&self, name: &str) -> String {
+        self.deps.realm.arn(&format!("secret/{name}"))
+    }
+
+    fn default_policy(&self) -> String {
+        serde_json::json!({
+            "Version": "1",
+            "Statement": [{
+                "Sid": "kms default secret policy",
+                "Effect": "Allow",
+                "Principal": {"RAM": [format!("acs:ram::{}:*", self.deps.realm.account_id)]},
+                "Action": ["kms:*"],
+                "Resource": ["*"]
+            }]
+        })
+        .to_string()
+    }
+
+    async fn create(&self, ctx: &Ctx, r: CreateSecret) -> Result<CreateSecretResponse> {
+        let instance_id = match &r.instance_id {
+            Some(id) => self.deps.store.get_instance(id).await?.ok_or_else(|| Error::ResourceNotFound(format!("KMS instance {id}")))?.id,
+            None => self.keys.default_instance().await?,
+        };
+        let key = match &r.key {
+            Some(k) => self.keys.resolve(k).await?,
+            None => self.keys.default_secrets_key(ctx, &instance_id).await?,
+        };
+        if key.instance_id != instance_id {
+            return Err(Error::invalid(
+                "EncryptionKeyId",
+                format!("must be a key of KMS instance {instance_id}; {} belongs to {}", key.id, key.instance_id),
+            ));
+        }
+        if let Some(existing) = self.deps.store.get_secret(&r.name).await? {
+            return Err(if existing.planned_delete.is_some() {
+                Error::ResourceInDeleteWindow(format!("secret {}", r.name))
+            } else {
+                Error::ResourceExist(format!("secret {}", r.name))
+            });
+        }
+        let sealed = self.seal(&key, &r.name, &r.version_id, r.data.expose_secret().as_bytes())?;
+        let now = self.deps.clock.now();
+        let secret = Secret {
+            name: r.name.clone(),
+            secret_type: "Generic".into(),
+            instance_id: instance_id.clone(),
+            key_id: key.id.clone(),
+            description: r.description,
+            extended_config: r.extended_config,
+            creator: ctx.caller.user.clone(),
+            created: now,
+            updated: now,
+            planned_delete: None,
+            policy: r.policy.unwrap_or_else(|| self.default_policy()),
+            versions: vec![SecretVersion {
+                id: r.version_id.clone(),
+                created: now,
+                data_type: r.data_type.as_str().into(),
+                stages: vec![CURRENT.into()],
+            }],
+            revision: 0,
+        };
+        match self.deps.store.insert_secret(&secret, &r.tags, &sealed).await {
+            Err(StoreError::Duplicate) => return Err(Error::ResourceExist(format!("secret {}", r.name))),
+            other => other?,
+        }
+        Ok(CreateSecretResponse {
+            arn: self.arn(&r.name),
+            secret_name: r.name,
+            version_id: r.version_id,
+            secret_type: "Generic".into(),
+            dkms_instance_id: instance_id,
+        })
+    }
+
+    /// Seals a version's value under a fresh data key, itself sealed by `key`.
+    fn seal(&self, key: &Key, name: &str, version_id: &str, value: &[u8]) -> Result<SealedValue> {
+        let context = seal_context(name, version_id);
+        let data_key = KeyMaterial::generate().map_err(Error::internal)?;
+        let (sealed_key, _) = self.keys.seal_with_primary(key, &context, data_key.expose_secret())?;
+        let sealed_value = aead::seal(&data_key, context.canonical_bytes(), value).map_err(Error::internal)?;
+        Ok(SealedValue { sealed_key, sealed_value })
+    }
+
+    /// Opens a version's value; the secret's CMK must be enabled.
+    async fn open(&self, name: &str, version_id: &str) -> Result<String> {
+        let sealed = self
+            .deps
+            .store
+            .get_sealed_value(name, version_id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("value of {name}/{version_id} is missing")))?;
+        let context = seal_context(name, version_id);
+        let (mut dk, _, _) = self.keys.open_blob(&sealed.sealed_key, &context).await.map_err(|e| match e {
+            Error::InvalidCiphertext => Error::internal(format!("sealed data key of {name}/{version_id} does not open")),
+            other => other,
+        })?;
+        let data_key = KeyMaterial::from_slice(&dk).map_err(Error::internal);
+        dk.zeroize();
+        let plain = aead::open(&data_key?, context.canonical_bytes(), &sealed.sealed_value)
+            .map_err(|_| Error::internal(format!("sealed value of {name}/{version_id} does not open")))?;
+        String::from_utf8(plain).map_err(|_| Error::internal("a stored value is not UTF-8"))
+    }
+
+    /// A secret that exists (pending deletion or not).
+    async fn load(&self, name: &str) -> Result<Secret> {
+        self.deps.store.get_secret(name).await?.ok_or_else(|| not_found(name))
+    }
+
+    /// A secret that exists and is not pending deletion.
+    async fn load_live(&self, name: &str) -> Result<Secret> {
+        let s = self.load(name).await?;
+        if s.planned_delete.is_some() {
+            return Err(Error::ResourceInDeleteWindow(format!("secret {name}")));
+        }
+        Ok(s)
+    }
+
+    async fn get_value(&self, g: &GetValue) -> Result<SecretValueResponse> {
+        let s = self.load_live(&g.name).await?;
+        let v = match (&g.select.version_id, &g.select.stage) {
+            (Some(id), stage) => {
+                let v = s.version(id).ok_or_else(|| Error::ResourceNotFound(format!("version {id} of secret {}", s.name)))?;
+                if let Some(stage) = stage.as_ref().filter(|st| !v.stages.contains(st)) {
+                    return Err(Error::invalid("VersionStage", format!("version {id} does not carry the stage {stage}")));
+                }
+                v
+            }
+            (None, stage) => {
+                let stage = stage.as_deref().unwrap_or(CURRENT);
+                s.with_stage(stage)
+                    .ok_or_else(|| Error::ResourceNotFound(format!("no version of secret {} carries the stage {stage}", s.name)))?
+            }
+        };
+        let data = self.open(&s.name, &v.id).await?;
+        Ok(SecretValueResponse {
+            secret_name: s.name.clone(),
+            secret_type: s.secret_type.clone(),
+            secret_data: Sensitive::new(data),
+            secret_data_type: v.data_type.clone(),
+            version_id: v.id.clone(),
+            version_stages: stages(v),
+            create_time: v.created.to_string(),
+            extended_config: if g.fetch_extended_config { s.extended_config.clone() } else { None },
+        })
+    }
+
+    async fn put_value(
+        &self,
+        name: &str,
+        version_id: &str,
+        data: &SecretData,
+        data_type: DataType,
+        wanted: Option<Vec<String>>,
+    ) -> Result<PutSecretValueResponse> {
+        let s = self.load_live(name).await?;
+        if let Some(existing) = s.version(version_id) {
+            // Idempotent: the same version with the same value succeeds without a change.
+            let stored = Sensitive::new(self.open(name, version_id).await?);
+            if stored.expose_secret() != data.expose_secret() || existing.data_type != data_type.as_str() {
+                return Err(Error::ResourceExist(format!("version {version_id} of secret {name} already exists with a different value")));
+            }
+            return Ok(PutSecretValueResponse {
+                secret_name: name.into(),
+                version_id: version_id.into(),
+                version_stages: stages(existing),
+            });
+        }
+        let key = self.keys.resolve(&KeyRef::Id(s.key_id.clone())).await?;
+        let sealed = self.seal(&key, name, version_id, data.expose_secret().as_bytes())?;
+        let labels = wanted.unwrap_or_else(|| vec![CURRENT.to_string()]);
+        let now = self.deps.clock.now();
+        let s = self
+            .modify(name, Some((version_id, &sealed)), |s| {
+                if s.planned_delete.is_some() {
+                    return Err(Error::ResourceInDeleteWindow(format!("secret {}", s.name)));
+                }
+                if s.version(version_id).is_some() {
+                    return Err(Error::ResourceExist(format!("version {version_id} of secret {name} already exists")));
+                }
+                let old_current = s.with_stage(CURRENT).map(|v| v.id.clone());
+                s.versions.push(SecretVersion {
+                    id: version_id.into(),
+                    created: now,
+                    data_type: data_type.as_str().into(),
+                    stages: Vec::new(),
+                });
+                for label in &labels {
+                    s.move_stage(label, version_id);
+                }
+                if labels.iter().any(|l| l == CURRENT) && !labels.iter().any(|l| l == PREVIOUS) {
+                    if let Some(old) = old_current {
+                        s.move_stage(PREVIOUS, &old);
+                    }
+                }
+                if s.stage_count() > MAX_STAGES {
+                    return Err(Error::LimitExceeded(format!("a secret carries at most {MAX_STAGES} stages")));
+                }
+                prune_versions(s);
+                s.updated = now;
+                Ok(())
+            })
+            .await?;
+        let v = s.version(version_id).ok_or_else(|| Error::internal("new version missing after write"))?;
+        Ok(PutSecretValueResponse { secret_name: name.into(), version_id: version_id.into(), version_stages: stages(v) })
+    }
+
+    /// Loads, changes and writes a secret under optimistic concurrency, retrying lost races.
+    async fn modify(
+        &self,
+        name: &str,
+        new_version: Option<(&str, &SealedValue)>,
+        mut change: impl FnMut(&mut Secret) -> Result<()>,
+    ) -> Result<Secret> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut s = self.load(name).await?;
+            change(&mut s)?;
+            match self.deps.store.update_secret(&s, new_version).await {
+                Ok(()) => {
+                    s.revision += 1;
+                    return Ok(s);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Throttling(format!("secret {name} is being changed by other requests; retry")))
+    }
+
+    async fn tag_target(&self, target: &TagTarget) -> Result<(&'static str, String)> {
+        match target {
+            TagTarget::Key(k) => Ok(("key", self.keys.resolve(k).await?.id)),
+            TagTarget::Secret(name) => Ok(("secret", self.load(name).await?.name)),
+        }
+    }
+
+    /// Checks that every resource exists before anything is written.
+    async fn resolve_all(&self, rtype: ResourceType, ids: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(match rtype {
+                ResourceType::Key => self.keys.resolve(&KeyRef::parse("ResourceId", id)?).await?.id,
+                ResourceType::Secret => {
+                    validate_secret_name("ResourceId", id)?;
+                    self.load(id).await?.name
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Adds tags to every resource, or to none if any would pass the limit.
+    async fn add_tags(&self, rtype: &str, ids: &[String], tags: &[Tag]) -> Result<()> {
+        for id in ids {
+            let mut keys: Vec<String> = self.deps.store.get_tags(rtype, id).await?.into_iter().map(|t| t.tag_key).collect();
+            keys.extend(tags.iter().map(|t| t.tag_key.clone()));
+            keys.sort_unstable();
+            keys.dedup();
+            if keys.len() > MAX_TAGS {
+                return Err(Error::invalid("Tags", format!("{rtype} {id} would have more than {MAX_TAGS} tags")));
+            }
+        }
+        for id in ids {
+            if !self.deps.store.add_tags(rtype, id, tags, MAX_TAGS).await? {
+                return Err(Error::invalid("Tags", format!("{rtype} {id} would have more than {MAX_TAGS} tags")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Purges secrets whose deletion window has ended. Called by the scheduler.
+    pub async fn run_due(&self) -> Result<usize> {
+        let now = self.deps.clock.now();
+        let due = self.deps.store.secrets_due(now).await?;
+        for name in &due {
+            self.deps.store.delete_secret(name).await?;
+            tracing::info!(secret = %name, "purged secret at the end of its recovery window");
+        }
+        Ok(due.len())
+    }
+}
+
+/// Drops the oldest versions without a stage beyond the version limit.
+fn prune_versions(s: &mut Secret) {
+    while s.versions.len() > MAX_SECRET_VERSIONS {
+        match s.versions.iter().position(|v| v.stages.is_empty()) {
+            Some(i) => {
+                s.versions.remove(i);
+            }
+            None => break,
+        }
+    }
+}
