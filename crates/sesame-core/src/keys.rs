@@ -46,10 +46,10 @@ impl KeyService {
     /// first use.
     pub async fn default_secrets_key(&self, ctx: &Ctx, instance_id: &str) -> Result<Key> {
         let meta = format!("default_secrets_key:{instance_id}");
-        if let Some(id) = self.deps.store.meta_get(&meta).await? {
-            if let Some(k) = self.deps.store.get_key(&id).await? {
-                return Ok(k);
-            }
+        if let Some(id) = self.deps.store.meta_get(&meta).await?
+            && let Some(k) = self.deps.store.get_key(&id).await?
+        {
+            return Ok(k);
         }
         let created = self
             .create_key(

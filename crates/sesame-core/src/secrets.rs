@@ -150,10 +150,10 @@ impl SecretService {
                             let old_current = s.with_stage(CURRENT).map(|v| v.id.clone());
                             s.move_stage(&stage, to);
                             // Moving ACSCurrent leaves ACSPrevious on the version it left.
-                            if stage == CURRENT {
-                                if let Some(old) = old_current.filter(|o| o != to) {
-                                    s.move_stage(PREVIOUS, &old);
-                                }
+                            if stage == CURRENT
+                                && let Some(old) = old_current.filter(|o| o != to)
+                            {
+                                s.move_stage(PREVIOUS, &old);
                             }
                         }
                         None => {
@@ -489,10 +489,11 @@ impl SecretService {
                 for label in &labels {
                     s.move_stage(label, version_id);
                 }
-                if labels.iter().any(|l| l == CURRENT) && !labels.iter().any(|l| l == PREVIOUS) {
-                    if let Some(old) = old_current {
-                        s.move_stage(PREVIOUS, &old);
-                    }
+                if labels.iter().any(|l| l == CURRENT)
+                    && !labels.iter().any(|l| l == PREVIOUS)
+                    && let Some(old) = old_current
+                {
+                    s.move_stage(PREVIOUS, &old);
                 }
                 if s.stage_count() > MAX_STAGES {
                     return Err(Error::LimitExceeded(format!("a secret carries at most {MAX_STAGES} stages")));

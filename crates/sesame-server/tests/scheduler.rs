@@ -72,3 +72,33 @@ async fn a_key_has_at_most_fifty_versions() {
     assert_eq!(e.code(), "Rejected.LimitExceeded");
     assert_eq!(call(&s, "ListKeyVersions", &[("KeyId", &id), ("PageSize", "100")]).await.unwrap()["TotalCount"], 50);
 }
+
+async fn secret_call(s: &Services, action: &str, params: &[(&str, &str)]) -> Result<serde_json::Value, sesame_api::Error> {
+    let req = sesame_api::secrets::SecretRequest::parse(action, &Params::from_pairs(params.iter().copied()))?.unwrap();
+    s.secrets.execute(&ctx(), req).await
+}
+
+#[tokio::test]
+async fn a_secret_is_purged_when_its_recovery_window_ends_and_not_before() {
+    let clock = Arc::new(ManualClock::new(Timestamp::parse_iso8601("2026-03-01T00:00:00Z").unwrap()));
+    let s = services(clock.clone()).await;
+    secret_call(
+        &s,
+        "CreateSecret",
+        &[("SecretName", "doomed"), ("VersionId", "v1"), ("SecretData", "x"), ("Tags", r#"[{"TagKey":"a","TagValue":"b"}]"#)],
+    )
+    .await
+    .unwrap();
+    let d = secret_call(&s, "DeleteSecret", &[("SecretName", "doomed"), ("RecoveryWindowInDays", "7")]).await.unwrap();
+    assert_eq!(d["PlannedDeleteTime"], "2026-03-08T00:00:00Z");
+    clock.advance(7 * 86_400 - 1);
+    assert_eq!(s.secrets.run_due().await.unwrap(), 0);
+    assert_eq!(secret_call(&s, "GetSecretValue", &[("SecretName", "doomed")]).await.unwrap_err().code(), "Rejected.ResourceInDeleteWindow");
+    clock.advance(1);
+    assert_eq!(s.secrets.run_due().await.unwrap(), 1);
+    assert_eq!(secret_call(&s, "DescribeSecret", &[("SecretName", "doomed")]).await.unwrap_err().code(), "Forbidden.ResourceNotFound");
+    // The name is free again, and the purged secret's tags are gone with it.
+    secret_call(&s, "CreateSecret", &[("SecretName", "doomed"), ("VersionId", "v1"), ("SecretData", "y")]).await.unwrap();
+    let d = secret_call(&s, "DescribeSecret", &[("SecretName", "doomed"), ("FetchTags", "true")]).await.unwrap();
+    assert_eq!(d["Tags"]["Tag"], serde_json::json!([]));
+}
