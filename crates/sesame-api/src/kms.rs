@@ -171,6 +171,7 @@ pub struct CreateKey {
     pub instance_id: Option<String>,
     pub description: String,
     pub rotation: Option<i64>,
+    pub tags: Vec<crate::secrets::Tag>,
 }
 
 #[derive(Debug)]
@@ -223,6 +224,7 @@ impl KeyRequest {
                     instance_id: p.optional("DKMSInstanceId").map(str::to_string),
                     description: p.text("Description", 8192)?.unwrap_or_default().to_string(),
                     rotation: rotation_policy(p)?,
+                    tags: crate::secrets::tags_param(p, "Tags")?,
                 })
             }
             "DescribeKey" => KeyRequest::DescribeKey { key: key()? },

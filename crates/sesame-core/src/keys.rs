@@ -58,6 +58,7 @@ impl KeyService {
                     instance_id: Some(instance_id.to_string()),
                     description: format!("Default key for secrets of {instance_id}"),
                     rotation: None,
+                    tags: Vec::new(),
                 },
             )
             .await?;
@@ -243,6 +244,9 @@ impl KeyService {
             id,
         };
         self.deps.store.insert_key(&key).await?;
+        if !r.tags.is_empty() && !self.deps.store.add_tags("key", &key.id, &r.tags, sesame_api::secrets::MAX_TAGS).await? {
+            return Err(Error::internal("tags checked at parse time exceeded the limit"));
+        }
         Ok(KeyMetadataResponse { key_metadata: self.metadata(&key) })
     }
 

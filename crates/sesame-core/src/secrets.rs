@@ -456,9 +456,13 @@ impl SecretService {
     ) -> Result<PutSecretValueResponse> {
         let s = self.load_live(name).await?;
         if let Some(existing) = s.version(version_id) {
-            // Idempotent: the same version with the same value succeeds without a change.
+            // Idempotent: the same version with the same value succeeds without a change. The
+            // values are compared by digest, so the comparison's timing says nothing about the
+            // stored value to a caller who may write but not read.
             let stored = Sensitive::new(self.open(name, version_id).await?);
-            if stored.expose_secret() != data.expose_secret() || existing.data_type != data_type.as_str() {
+            let same =
+                sesame_crypto::sha256_hex(stored.expose_secret().as_bytes()) == sesame_crypto::sha256_hex(data.expose_secret().as_bytes());
+            if !same || existing.data_type != data_type.as_str() {
                 return Err(Error::ResourceExist(format!("version {version_id} of secret {name} already exists with a different value")));
             }
             return Ok(PutSecretValueResponse {

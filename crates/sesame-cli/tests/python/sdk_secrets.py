@@ -40,7 +40,10 @@ def get(name, **kw):
 
 
 def lifecycle():
-    key = c.create_key_with_options(m.CreateKeyRequest(description="secrets"), RT).body.key_metadata
+    key = c.create_key_with_options(m.CreateKeyRequest(description="secrets", tags=json.dumps([{"TagKey": "made-by", "TagValue": "sdk"}])), RT).body.key_metadata
+    kt = c.list_tag_resources_with_options(m.ListTagResourcesRequest(region_id="cn-hangzhou", resource_type="key", resource_id=[key.key_id]), RT).body
+    assert [(t.tag_key, t.tag_value) for t in kt.tag_resources.tag_resource] == [("made-by", "sdk")], kt
+    passed("CreateKey with Tags")
     name = "sdk/app-" + key.key_id[-6:]
     r = c.create_secret_with_options(m.CreateSecretRequest(
         secret_name=name, version_id="v1", secret_data="first value with spaces & symbols =+/",
@@ -94,7 +97,8 @@ def lifecycle():
     assert sorted((t.tag_key, t.tag_value) for t in tr.tag_resources.tag_resource) == [("env", "test"), ("owner", "ops")], tr
     c.tag_resources_with_options(m.TagResourcesRequest(region_id="cn-hangzhou", resource_type="key", resource_id=[key.key_id], tag=[m.TagResourcesRequestTag(key="purpose", value="secrets")]), RT)
     kt = c.list_tag_resources_with_options(m.ListTagResourcesRequest(region_id="cn-hangzhou", resource_type="key", tag=[m.ListTagResourcesRequestTag(key="purpose", value="secrets")]), RT).body
-    assert [t.resource_id for t in kt.tag_resources.tag_resource] == [key.key_id], kt
+    assert {t.resource_id for t in kt.tag_resources.tag_resource} == {key.key_id}, kt
+    assert sorted(t.tag_key for t in c.list_tag_resources_with_options(m.ListTagResourcesRequest(region_id="cn-hangzhou", resource_type="key", resource_id=[key.key_id]), RT).body.tag_resources.tag_resource) == ["made-by", "purpose"]
     passed("TagResource, UntagResource, TagResources, ListTagResources")
 
     lst = c.list_secrets_with_options(m.ListSecretsRequest(fetch_tags="true", filters=json.dumps([{"Key": "SecretName", "Values": [name]}]), page_number=1, page_size=10), RT).body
