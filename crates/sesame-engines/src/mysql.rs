@@ -1,0 +1,330 @@
+//! MySQL and MariaDB accounts (`'user'@'host'`, host `%` unless configured).
+//!
+//! The dialects differ in places handled here: grants are rendered with backticks by MySQL 8 and
+//! MariaDB and with quotes by MySQL 5.7; `ALTER USER … IDENTIFIED BY` exists in MySQL ≥ 5.7.6 and
+//! MariaDB ≥ 10.2, older servers need `SET PASSWORD … = PASSWORD(…)`; `SHOW GRANTS` may carry
+//! the password hash (`IDENTIFIED BY PASSWORD '*…'`), which a copy must not replay.
+
+use crate::quote::{my_account, my_ident};
+use crate::{
+    AccountSpec, CONNECT_TIMEOUT, DbTarget, Engine, EngineError, EngineKind, Fut, Permission, TlsMode, check_account_name, classify,
+};
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+use sqlx::{ConnectOptions, Connection, Executor, Row};
+
+pub struct MySql {
+    target: DbTarget,
+}
+
+/// A logged-on administrator session and how it reads backslashes in strings.
+struct Admin {
+    conn: MySqlConnection,
+    backslash_escapes: bool,
+}
+
+impl MySql {
+    pub fn new(target: DbTarget) -> Self {
+        MySql { target }
+    }
+
+    fn host(&self) -> &str {
+        self.target.account_host.as_deref().filter(|h| !h.is_empty()).unwrap_or("%")
+    }
+
+    async fn connect_as(&self, user: &str, password: &SecretString, database: Option<&str>) -> Result<MySqlConnection, EngineError> {
+        let ssl = match self.target.tls {
+            TlsMode::Disable => MySqlSslMode::Disabled,
+            TlsMode::Prefer => MySqlSslMode::Preferred,
+            TlsMode::Require => MySqlSslMode::Required,
+            TlsMode::VerifyFull => MySqlSslMode::VerifyIdentity,
+        };
+        let mut opts = MySqlConnectOptions::new()
+            .host(&self.target.host)
+            .port(self.target.port)
+            .username(user)
+            .ssl_mode(ssl)
+            .disable_statement_logging();
+        // An empty password must go as an empty auth response, not as the scramble of "".
+        if !password.expose_secret().is_empty() {
+            opts = opts.password(password.expose_secret());
+        }
+        if let Some(db) = database {
+            opts = opts.database(db);
+        }
+        match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
+            Err(_) => Err(EngineError::Unreachable("timed out".into())),
+            Ok(Err(e)) => Err(match classify(e, user, "logging on") {
+                EngineError::DatabaseNotFound(_) => EngineError::DatabaseNotFound(database.unwrap_or_default().to_string()),
+                other => other,
+            }),
+            Ok(Ok(c)) => Ok(c),
+        }
+    }
+
+    async fn admin(&self) -> Result<Admin, EngineError> {
+        let db = self.target.admin_database.as_deref().filter(|d| !d.is_empty());
+        let mut conn = self.connect_as(&self.target.admin_user, &self.target.admin_password, db).await?;
+        let mode = Self::scalar_string(&mut conn, "SELECT @@SESSION.sql_mode", "reading sql_mode").await?;
+        Ok(Admin { conn, backslash_escapes: !mode.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES") })
+    }
+
+    fn scalar_string<'a>(conn: &'a mut MySqlConnection, sql: &'static str, during: &'static str) -> Fut<'a, String> {
+        Box::pin(async move {
+            sqlx::query(sql)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| classify(e, "", during))?
+                .try_get(0)
+                .map_err(|e| classify(e, "", during))
+        })
+    }
+
+    fn account(&self, admin: &Admin, name: &str) -> Result<String, EngineError> {
+        my_account(name, self.host(), admin.backslash_escapes)
+    }
+
+    async fn run(admin: &mut Admin, sql: &str, during: &'static str) -> Result<(), EngineError> {
+        Self::exec(&mut admin.conn, sql, during).await
+    }
+
+    fn exec<'a>(conn: &'a mut MySqlConnection, sql: &'a str, during: &'static str) -> Fut<'a, ()> {
+        // A bare `&str` has no arguments, so sqlx sends it over the text protocol (COM_QUERY),
+        // which takes DDL that the prepared-statement protocol refuses.
+        Box::pin(async move { conn.execute(sql).await.map(drop).map_err(|e| classify(e, "", during)) })
+    }
+
+    async fn exists(&self, admin: &mut Admin, name: &str) -> Result<bool, EngineError> {
+        Self::count_users(&mut admin.conn, name, self.host()).await.map(|n| n > 0)
+    }
+
+    fn count_users<'a>(conn: &'a mut MySqlConnection, name: &'a str, host: &'a str) -> Fut<'a, i64> {
+        Box::pin(async move {
+            sqlx::query("SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?")
+                .bind(name)
+                .bind(host)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| classify(e, "", "looking up the account"))?
+                .try_get(0)
+                .map_err(|e| classify(e, "", "looking up the account"))
+        })
+    }
+
+    fn schema_exists<'a>(conn: &'a mut MySqlConnection, database: &'a str) -> Fut<'a, bool> {
+        Box::pin(async move {
+            let n: i64 = sqlx::query("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?")
+                .bind(database)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| classify(e, "", "looking up the database"))?
+                .try_get(0)
+                .map_err(|e| classify(e, "", "looking up the database"))?;
+            Ok(n > 0)
+        })
+    }
+
+    fn grant_lines<'a>(conn: &'a mut MySqlConnection, account: &'a str) -> Fut<'a, Vec<String>> {
+        Box::pin(async move {
+            let sql = format!("SHOW GRANTS FOR {account}");
+            let rows = conn.fetch_all(sql.as_str()).await.map_err(|e| classify(e, "", "reading grants"))?;
+            rows.iter()
+                .map(|row| {
+                    row.try_get::<String, _>(0)
+                        .or_else(|_| row.try_get::<Vec<u8>, _>(0).map(|b| String::from_utf8_lossy(&b).into_owned()))
+                        .map_err(|e| classify(e, "", "reading grants"))
+                })
+                .collect()
+        })
+    }
+
+    fn users<'a>(conn: &'a mut MySqlConnection, host: &'a str) -> Fut<'a, Vec<String>> {
+        Box::pin(async move {
+            let rows = // MariaDB returns mysql.user.User as a binary string; convert it so it decodes as text.
+            sqlx::query("SELECT CONVERT(User USING utf8mb4) FROM mysql.user WHERE Host = ? ORDER BY User")
+                .bind(host)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| classify(e, "", "listing accounts"))?;
+            rows.iter().map(|r| r.try_get::<String, _>(0).map_err(|e| classify(e, "", "listing accounts"))).collect()
+        })
+    }
+
+    /// The `GRANT` for a permission on one database (ApsaraDB RDS's templates).
+    pub fn permission_grant(permission: Permission, database: &str, account: &str) -> Result<String, EngineError> {
+        let privs = match permission {
+            Permission::ReadWrite => {
+                "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER"
+            }
+            Permission::ReadOnly => "SELECT, LOCK TABLES, SHOW VIEW, EXECUTE",
+            Permission::DdlOnly => {
+                "CREATE, DROP, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER, REFERENCES"
+            }
+            Permission::DmlOnly => {
+                "SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, SHOW VIEW, EVENT, TRIGGER"
+            }
+        };
+        Ok(format!("GRANT {privs} ON {}.* TO {account}", my_ident(database)?))
+    }
+
+    /// Rewrites one `SHOW GRANTS` line of `from` into the same grant for `to`: the grantee after
+    /// the last ` TO ` is replaced and any `IDENTIFIED …` clause (a password hash or plugin) is
+    /// dropped, keeping `WITH GRANT OPTION`.
+    pub fn retarget_grant(line: &str, from: &str, host: &str, to_account: &str) -> Option<String> {
+        let renderings = [
+            format!("`{}`@`{}`", from.replace('`', "``"), host.replace('`', "``")),
+            format!("'{}'@'{}'", from.replace('\'', "''"), host.replace('\'', "''")),
+        ];
+        let (pos, len) = renderings.iter().find_map(|r| line.rfind(&format!(" TO {r}")).map(|p| (p, r.len() + 4)))?;
+        let head = &line[..pos];
+        let tail = &line[pos + len..];
+        let grant_option = tail.contains("WITH GRANT OPTION");
+        let mut out = format!("{head} TO {to_account}");
+        if grant_option {
+            out.push_str(" WITH GRANT OPTION");
+        }
+        Some(out)
+    }
+}
+
+#[async_trait]
+impl Engine for MySql {
+    fn kind(&self) -> EngineKind {
+        self.target.kind
+    }
+
+    async fn ping(&self) -> Result<(), EngineError> {
+        let mut a = self.admin().await?;
+        Self::run(&mut a, "SELECT 1", "checking the connection").await
+    }
+
+    async fn create_account(&self, name: &str, password: &SecretString, spec: &AccountSpec) -> Result<(), EngineError> {
+        check_account_name(self.target.kind, name)?;
+        let mut a = self.admin().await?;
+        if self.exists(&mut a, name).await? {
+            return Err(EngineError::AccountExists(name.to_string()));
+        }
+        let account = self.account(&a, name)?;
+        let grant = match spec {
+            AccountSpec::LoginOnly => format!("GRANT USAGE ON *.* TO {account}"),
+            AccountSpec::Privileged => format!("GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION"),
+            AccountSpec::Standard { database, permission } => {
+                if !Self::schema_exists(&mut a.conn, database).await? {
+                    return Err(EngineError::DatabaseNotFound(database.clone()));
+                }
+                Self::permission_grant(*permission, database, &account)?
+            }
+        };
+        let pw = crate::quote::my_literal(password.expose_secret(), a.backslash_escapes)?;
+        Self::run(&mut a, &format!("CREATE USER {account} IDENTIFIED BY {pw}"), "creating the account").await?;
+        if let Err(e) = Self::run(&mut a, &grant, "granting privileges").await {
+            let _ = Self::run(&mut a, &format!("DROP USER {account}"), "cleaning up").await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn check_login(&self, name: &str, password: &SecretString, database: Option<&str>) -> Result<(), EngineError> {
+        let mut c = self.connect_as(name, password, database).await?;
+        Self::exec(&mut c, "SELECT 1", "checking the logon").await?;
+        let _ = c.close().await;
+        Ok(())
+    }
+
+    async fn set_password(&self, name: &str, password: &SecretString) -> Result<(), EngineError> {
+        let mut a = self.admin().await?;
+        if !self.exists(&mut a, name).await? {
+            return Err(EngineError::AccountNotFound(name.to_string()));
+        }
+        let account = self.account(&a, name)?;
+        let pw = crate::quote::my_literal(password.expose_secret(), a.backslash_escapes)?;
+        match Self::run(&mut a, &format!("ALTER USER {account} IDENTIFIED BY {pw}"), "setting the password").await {
+            // 1064: a server older than ALTER USER … IDENTIFIED BY.
+            Err(EngineError::Refused { code, .. }) if code == "1064" => {
+                Self::run(&mut a, &format!("SET PASSWORD FOR {account} = PASSWORD({pw})"), "setting the password").await
+            }
+            other => other,
+        }
+    }
+
+    async fn copy_grants(&self, from: &str, to: &str) -> Result<(), EngineError> {
+        let mut a = self.admin().await?;
+        for n in [from, to] {
+            if !self.exists(&mut a, n).await? {
+                return Err(EngineError::AccountNotFound(n.to_string()));
+            }
+        }
+        let (from_acc, to_acc) = (self.account(&a, from)?, self.account(&a, to)?);
+        let lines = Self::grant_lines(&mut a.conn, &from_acc).await?;
+        let mut grants = Vec::with_capacity(lines.len());
+        for line in lines {
+            grants.push(
+                Self::retarget_grant(&line, from, self.host(), &to_acc)
+                    .ok_or(EngineError::Refused { code: "unparsed grant".into(), during: "reading grants" })?,
+            );
+        }
+        // Re-sync: start from nothing, then replay every grant of `from`.
+        Self::run(&mut a, &format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {to_acc}"), "revoking grants").await?;
+        for g in grants {
+            Self::run(&mut a, &g, "copying grants").await?;
+        }
+        Ok(())
+    }
+
+    async fn drop_account(&self, name: &str) -> Result<(), EngineError> {
+        let mut a = self.admin().await?;
+        if !self.exists(&mut a, name).await? {
+            return Err(EngineError::AccountNotFound(name.to_string()));
+        }
+        let account = self.account(&a, name)?;
+        Self::run(&mut a, &format!("DROP USER {account}"), "dropping the account").await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<String>, EngineError> {
+        let mut a = self.admin().await?;
+        Self::users(&mut a.conn, self.host()).await
+    }
+
+    async fn account_exists(&self, name: &str) -> Result<bool, EngineError> {
+        let mut a = self.admin().await?;
+        self.exists(&mut a, name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_are_retargeted_without_password_hashes() {
+        let to = "'b'@'%'";
+        assert_eq!(
+            MySql::retarget_grant("GRANT USAGE ON *.* TO `a`@`%` IDENTIFIED BY PASSWORD '*ABCDEF'", "a", "%", to).unwrap(),
+            "GRANT USAGE ON *.* TO 'b'@'%'"
+        );
+        assert_eq!(
+            MySql::retarget_grant("GRANT SELECT, INSERT ON `shop`.* TO `a`@`%` WITH GRANT OPTION", "a", "%", to).unwrap(),
+            "GRANT SELECT, INSERT ON `shop`.* TO 'b'@'%' WITH GRANT OPTION"
+        );
+        assert_eq!(MySql::retarget_grant("GRANT SELECT ON `db`.* TO 'a'@'%'", "a", "%", to).unwrap(), "GRANT SELECT ON `db`.* TO 'b'@'%'");
+        // A database named like the grantee does not confuse the rewrite: the last " TO " wins.
+        assert_eq!(
+            MySql::retarget_grant("GRANT SELECT ON ` TO a`.* TO `a`@`%`", "a", "%", to).unwrap(),
+            "GRANT SELECT ON ` TO a`.* TO 'b'@'%'"
+        );
+        assert_eq!(MySql::retarget_grant("GRANT SELECT ON x.* TO `other`@`%`", "a", "%", to), None);
+        assert_eq!(
+            MySql::retarget_grant("GRANT SELECT ON x.* TO `we``ird`@`%`", "we`ird", "%", to).unwrap(),
+            "GRANT SELECT ON x.* TO 'b'@'%'"
+        );
+    }
+
+    #[test]
+    fn permission_templates_name_the_database_quoted() {
+        let g = MySql::permission_grant(Permission::ReadOnly, "sh`op", "'u'@'%'").unwrap();
+        assert_eq!(g, "GRANT SELECT, LOCK TABLES, SHOW VIEW, EXECUTE ON `sh``op`.* TO 'u'@'%'");
+        assert!(!MySql::permission_grant(Permission::DdlOnly, "d", "'u'@'%'").unwrap().contains("SELECT,"));
+        assert!(!MySql::permission_grant(Permission::DmlOnly, "d", "'u'@'%'").unwrap().contains("CREATE,"));
+    }
+}
