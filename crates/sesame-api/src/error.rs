@@ -70,6 +70,16 @@ pub enum Error {
     #[error("The request was denied due to request throttling: {0}")]
     Throttling(String),
 
+    // --- database instances ------------------------------------------------------------------
+    #[error("The database instance \"{0}\" is not registered.")]
+    DbInstanceNotFound(String),
+    #[error("The database server refused the logon: {0}")]
+    DbLogonFailed(String),
+    #[error("The database server cannot be reached: {0}")]
+    DbUnreachable(String),
+    #[error("The database server refused the request: {0}")]
+    DbRefused(String),
+
     // --- server ------------------------------------------------------------------------------
     #[error("An internal error occurred. Quote the RequestId when reporting it.")]
     Internal(#[source] InternalError),
@@ -106,14 +116,18 @@ impl Error {
             | Error::AliasAlreadyExists(_)
             | Error::InvalidCiphertext
             | Error::LimitExceeded(_)
-            | Error::Throttling(_) => 400,
+            | Error::Throttling(_)
+            | Error::DbLogonFailed(_)
+            | Error::DbUnreachable(_)
+            | Error::DbRefused(_) => 400,
             Error::UnsupportedHttpMethod(_) | Error::AccessKeyDisabled | Error::NoPermission { .. } => 403,
             Error::InvalidAction(_)
             | Error::InvalidAccessKeyId
             | Error::KeyNotFound(_)
             | Error::KeyVersionNotFound(_)
             | Error::AliasNotFound(_)
-            | Error::ResourceNotFound(_) => 404,
+            | Error::ResourceNotFound(_)
+            | Error::DbInstanceNotFound(_) => 404,
             Error::KeyDisabled(_)
             | Error::KeyPendingDeletion(_)
             | Error::StateModifiedFailed { .. }
@@ -152,6 +166,10 @@ impl Error {
             Error::ResourceInDeleteWindow(_) => "Rejected.ResourceInDeleteWindow",
             Error::LimitExceeded(_) => "Rejected.LimitExceeded",
             Error::Throttling(_) => "Rejected.Throttling",
+            Error::DbInstanceNotFound(_) => "InvalidDBInstanceId.NotFound",
+            Error::DbLogonFailed(_) => "DBInstance.LogonFailed",
+            Error::DbUnreachable(_) => "DBInstance.Unreachable",
+            Error::DbRefused(_) => "DBInstance.Refused",
             Error::Internal(_) => "InternalFailure",
             Error::Unavailable => "ServiceUnavailableTemporary",
         }

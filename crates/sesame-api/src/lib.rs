@@ -8,6 +8,7 @@
 pub mod error;
 pub mod kms;
 pub mod params;
+pub mod rds;
 pub mod render;
 pub mod secrets;
 pub mod time;

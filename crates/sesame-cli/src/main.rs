@@ -84,6 +84,9 @@ enum Command {
     /// Secrets: versions, stages, tags, policies, deletion windows
     #[command(subcommand)]
     Secret(SecretCmd),
+    /// Database servers Sesame manages accounts on
+    #[command(subcommand)]
+    Db(DbCmd),
     /// KMS instances
     #[command(subcommand)]
     Instance(InstanceCmd),
@@ -93,6 +96,9 @@ enum Command {
         action: String,
         #[arg(value_name = "NAME=VALUE")]
         params: Vec<String>,
+        /// API version (default: the version of the action's product)
+        #[arg(long)]
+        api_version: Option<String>,
     },
 }
 
@@ -429,6 +435,98 @@ enum SecretCmd {
     },
 }
 
+#[derive(Args)]
+struct DbFields {
+    /// Host name or IP address of the server
+    #[arg(long)]
+    host: Option<String>,
+    #[arg(long)]
+    port: Option<u16>,
+    /// Administrator account Sesame logs on with
+    #[arg(long)]
+    admin_user: Option<String>,
+    /// Read the administrator's password from this file (- for standard input); or set
+    /// SESAME_DB_ADMIN_PASSWORD. Never given on the command line, where ps would show it.
+    #[arg(long)]
+    admin_password_file: Option<PathBuf>,
+    /// Database the administrator connects to (PostgreSQL: postgres)
+    #[arg(long)]
+    admin_database: Option<String>,
+    /// disable, prefer, require or verify-full
+    #[arg(long)]
+    tls: Option<String>,
+    /// Host part of MySQL/MariaDB accounts (default %)
+    #[arg(long)]
+    account_host: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+}
+
+impl DbFields {
+    fn params(self, p: &mut Vec<(String, String)>) -> Result<()> {
+        opt(p, "ConnectionString", self.host);
+        opt(p, "Port", self.port.map(|n| n.to_string()));
+        opt(p, "AccountName", self.admin_user);
+        opt(p, "AdminDatabase", self.admin_database);
+        opt(p, "TlsMode", self.tls);
+        opt(p, "AccountHost", self.account_host);
+        opt(p, "DBInstanceDescription", self.description);
+        let password = match self.admin_password_file {
+            Some(f) if f.as_os_str() == "-" => {
+                let mut buf = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf).context("reading the password from standard input")?;
+                Some(buf.trim_end_matches(['\r', '\n']).to_string())
+            }
+            Some(f) => Some(
+                std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?.trim_end_matches(['\r', '\n']).to_string(),
+            ),
+            None => std::env::var("SESAME_DB_ADMIN_PASSWORD").ok(),
+        };
+        opt(p, "AccountPassword", password);
+        Ok(())
+    }
+}
+
+#[derive(Subcommand)]
+enum DbCmd {
+    /// Register a server: Sesame logs on as its administrator first, then keeps the password sealed
+    #[command(
+        after_help = "Examples:\n  SESAME_DB_ADMIN_PASSWORD=... sesame db register --engine postgresql --host 10.0.0.5 --admin-user sesame_admin\n  sesame db register --id orders-db --engine mariadb --host 127.0.0.1 --admin-user root --admin-password-file pw.txt"
+    )]
+    Register {
+        /// PostgreSQL, MySQL, MariaDB or SQLServer
+        #[arg(long)]
+        engine: String,
+        /// Id to refer to it by (default: rm-…)
+        #[arg(long)]
+        id: Option<String>,
+        /// Key that seals the admin password (default: the instance's secrets key)
+        #[arg(long)]
+        key: Option<String>,
+        #[command(flatten)]
+        fields: DbFields,
+    },
+    /// List registered servers
+    List {
+        #[arg(long)]
+        engine: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a registered server (never its password)
+    Describe { id: String },
+    /// Change a registered server's settings; Sesame logs on again before it saves them
+    Update {
+        id: String,
+        #[command(flatten)]
+        fields: DbFields,
+    },
+    /// Forget a registered server (its accounts stay as they are)
+    Remove { id: String },
+    /// List the accounts on a registered server
+    Accounts { id: String },
+}
+
 #[derive(Subcommand)]
 enum InstanceCmd {
     List(PageArgs),
@@ -488,9 +586,14 @@ async fn run(cli: Cli) -> Result<()> {
                 _ => None,
             });
             let client = client(&cli.global, &dir, file)?;
+            let version_override = match &cmd {
+                Command::Api { api_version, .. } => api_version.clone(),
+                _ => None,
+            };
             let (action, params) = request_for(cmd)?;
             let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let value = client.call(&action, &refs).await?;
+            let version = version_override.unwrap_or_else(|| product_version(&action).to_string());
+            let value = client.call_version(&version, &action, &refs).await?;
             present(&action, output, &value)
         }
     }
@@ -529,7 +632,7 @@ fn request_for(cmd: Command) -> Result<(String, Vec<(String, String)>)> {
     let key = |k: String| vec![("KeyId".to_string(), k)];
     let action = match cmd {
         Command::Serve(_) => unreachable_serve()?,
-        Command::Api { action, params } => {
+        Command::Api { action, params, api_version: _ } => {
             for kv in params {
                 let (k, v) = kv.split_once('=').with_context(|| format!("parameter {kv:?} must be NAME=VALUE"))?;
                 p.push((k.into(), v.into()));
@@ -648,6 +751,7 @@ fn request_for(cmd: Command) -> Result<(String, Vec<(String, String)>)> {
             }
         },
         Command::Secret(c) => secret_request(c, &mut p)?,
+        Command::Db(c) => db_request(c, &mut p)?,
         Command::Instance(InstanceCmd::List(page)) => {
             p = page.params();
             "ListKmsInstances".into()
@@ -787,6 +891,54 @@ fn secret_request(cmd: SecretCmd, p: &mut Vec<(String, String)>) -> Result<Strin
             "GetRandomPassword".into()
         }
     })
+}
+
+fn db_request(cmd: DbCmd, p: &mut Vec<(String, String)>) -> Result<String> {
+    let id = |v: String| ("DBInstanceId".to_string(), v);
+    Ok(match cmd {
+        DbCmd::Register { engine, id: i, key, fields } => {
+            p.push(("Engine".into(), engine));
+            opt(p, "DBInstanceId", i);
+            opt(p, "EncryptionKeyId", key);
+            fields.params(p)?;
+            "RegisterDBInstance".into()
+        }
+        DbCmd::List { engine, page } => {
+            p.extend(page.params());
+            opt(p, "Engine", engine);
+            "DescribeDBInstances".into()
+        }
+        DbCmd::Describe { id: i } => {
+            p.push(id(i));
+            "DescribeDBInstanceAttribute".into()
+        }
+        DbCmd::Update { id: i, fields } => {
+            p.push(id(i));
+            fields.params(p)?;
+            "ModifyDBInstance".into()
+        }
+        DbCmd::Remove { id: i } => {
+            p.push(id(i));
+            "DeregisterDBInstance".into()
+        }
+        DbCmd::Accounts { id: i } => {
+            p.push(id(i));
+            "DescribeAccounts".into()
+        }
+    })
+}
+
+/// The product version an action belongs to.
+fn product_version(action: &str) -> &'static str {
+    match action {
+        "RegisterDBInstance"
+        | "ModifyDBInstance"
+        | "DescribeDBInstances"
+        | "DescribeDBInstanceAttribute"
+        | "DeregisterDBInstance"
+        | "DescribeAccounts" => sesame_api::rds::RDS_API_VERSION,
+        _ => sesame_api::KMS_API_VERSION,
+    }
 }
 
 fn unreachable_serve() -> Result<String> {

@@ -114,20 +114,33 @@ impl Client {
         &self.cfg.endpoint
     }
 
-    /// Calls an action and returns the response body, or the API's error.
+    /// Calls a KMS action and returns the response body, or the API's error.
     pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<Value, ClientError> {
-        let prepared = self.prepare(
-            action,
-            params,
-            Timestamp(now_secs()),
-            &sesame_crypto::random::nonce().map_err(|e| ClientError::Config(e.to_string()))?,
-        )?;
+        self.call_version(KMS_API_VERSION, action, params).await
+    }
+
+    /// Calls an action of another product version (the database registry speaks RDS's
+    /// 2014-08-15).
+    pub async fn call_version(&self, version: &str, action: &str, params: &[(&str, &str)]) -> Result<Value, ClientError> {
+        let nonce = sesame_crypto::random::nonce().map_err(|e| ClientError::Config(e.to_string()))?;
+        let prepared = self.prepare_version(version, action, params, Timestamp(now_secs()), &nonce)?;
         self.send(prepared).await
     }
 
     /// Builds and signs a request. Parameters travel in the form body, which both signature
     /// versions cover.
     pub fn prepare(&self, action: &str, params: &[(&str, &str)], at: Timestamp, nonce: &str) -> Result<Prepared, ClientError> {
+        self.prepare_version(KMS_API_VERSION, action, params, at, nonce)
+    }
+
+    pub fn prepare_version(
+        &self,
+        version: &str,
+        action: &str,
+        params: &[(&str, &str)],
+        at: Timestamp,
+        nonce: &str,
+    ) -> Result<Prepared, ClientError> {
         let date = at.to_string();
         let secret = self.cfg.access_key_secret.expose_secret().as_bytes();
         let (query, body) = match self.cfg.signature {
@@ -136,7 +149,7 @@ impl Client {
                 let mut all: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
                 for (k, v) in [
                     ("Action", action),
-                    ("Version", KMS_API_VERSION),
+                    ("Version", version),
                     ("Format", "JSON"),
                     ("AccessKeyId", self.cfg.access_key_id.as_str()),
                     ("SignatureMethod", "HMAC-SHA1"),
@@ -162,7 +175,7 @@ impl Client {
             .header("content-type", "application/x-www-form-urlencoded")
             .header("user-agent", concat!("sesame-client/", env!("CARGO_PKG_VERSION")))
             .header("x-acs-action", action)
-            .header("x-acs-version", KMS_API_VERSION);
+            .header("x-acs-version", version);
         if self.cfg.signature == SignatureVersion::V3 {
             let payload = sesame_crypto::sha256_hex(body.as_bytes());
             let headers = [
@@ -173,7 +186,7 @@ impl Client {
                 ("x-acs-content-sha256", payload.as_str()),
                 ("x-acs-date", date.as_str()),
                 ("x-acs-signature-nonce", nonce),
-                ("x-acs-version", KMS_API_VERSION),
+                ("x-acs-version", version),
             ];
             let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
             let sts = sign::v3_string_to_sign(

@@ -7,6 +7,8 @@
 //! every failure is already an [`sesame_api::Error`].
 
 pub mod clock;
+pub mod dbs;
+pub mod engine;
 pub mod identity;
 pub mod keys;
 pub mod model;
@@ -14,6 +16,7 @@ pub mod secrets;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dbs::DbService;
 pub use identity::IdentityService;
 pub use keys::KeyService;
 pub use secrets::SecretService;
@@ -63,6 +66,7 @@ pub struct Deps {
 pub struct Services {
     pub keys: KeyService,
     pub secrets: SecretService,
+    pub dbs: DbService,
     pub identity: IdentityService,
     pub deps: Deps,
 }
@@ -84,6 +88,7 @@ impl Services {
         root: Arc<RootKey>,
         clock: Arc<dyn Clock>,
         region: String,
+        engines: Arc<dyn engine::EngineFactory>,
     ) -> Result<(Services, Bootstrap), sesame_api::Error> {
         let account_id = match store.meta_get(META_ACCOUNT).await? {
             Some(a) => a,
@@ -97,6 +102,7 @@ impl Services {
         let keys = KeyService::new(deps.clone());
         let identity = IdentityService::new(deps.clone());
         let secrets = SecretService::new(deps.clone());
+        let dbs = DbService::new(deps.clone(), engines);
         let default_instance = match deps.store.meta_get(META_DEFAULT_INSTANCE).await? {
             Some(id) => id,
             None => {
@@ -106,6 +112,6 @@ impl Services {
             }
         };
         let admin_key = identity.bootstrap_admin().await?;
-        Ok((Services { keys, secrets, identity, deps }, Bootstrap { default_instance, admin_key }))
+        Ok((Services { keys, secrets, dbs, identity, deps }, Bootstrap { default_instance, admin_key }))
     }
 }

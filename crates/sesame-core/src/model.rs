@@ -167,3 +167,33 @@ impl Secret {
         all.len()
     }
 }
+
+/// A registered database server. Its admin password is a ciphertext blob of the instance's
+/// CMK, bound to the instance id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbInstance {
+    pub id: String,
+    pub engine: String,
+    pub host: String,
+    pub port: u16,
+    pub admin_user: String,
+    pub sealed_password: Vec<u8>,
+    pub admin_database: String,
+    pub tls: String,
+    pub account_host: String,
+    pub description: String,
+    pub key_id: String,
+    pub created: Timestamp,
+    pub revision: i64,
+}
+
+impl fmt::Debug for DbInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbInstance")
+            .field("id", &self.id)
+            .field("engine", &self.engine)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}

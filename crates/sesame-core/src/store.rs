@@ -1,7 +1,7 @@
 //! The one storage interface. Backends (SQLite now, PostgreSQL later) live in `sesame-store`
 //! and pass the same conformance suite.
 
-use crate::model::{AccessKey, Alias, Key, KmsInstance, SealedValue, Secret};
+use crate::model::{AccessKey, Alias, DbInstance, Key, KmsInstance, SealedValue, Secret};
 use async_trait::async_trait;
 use sesame_api::Timestamp;
 use sesame_api::secrets::{SecretFilter, Tag};
@@ -88,4 +88,14 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_tags(&self, rtype: &str, id: &str, keys: Option<&[String]>) -> StoreResult<()>;
     /// Every tag of the given resources (or of all resources of the type), by id then key.
     async fn list_tags(&self, rtype: &str, ids: Option<&[String]>) -> StoreResult<Vec<(String, Tag)>>;
+
+    /// `Duplicate` if the id exists.
+    async fn insert_db_instance(&self, db: &DbInstance) -> StoreResult<()>;
+    async fn get_db_instance(&self, id: &str) -> StoreResult<Option<DbInstance>>;
+    /// Optimistic like `update_key`: `Conflict` unless the stored revision is `db.revision`.
+    async fn update_db_instance(&self, db: &DbInstance) -> StoreResult<()>;
+    /// False if it did not exist.
+    async fn delete_db_instance(&self, id: &str) -> StoreResult<bool>;
+    /// A page of instances, oldest first, optionally of one engine, and the total count.
+    async fn list_db_instances(&self, engine: Option<&str>, offset: i64, limit: i64) -> StoreResult<(Vec<DbInstance>, i64)>;
 }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sesame_api::kms::KeyRequest;
+use sesame_api::rds::{DbRequest, RDS_API_VERSION};
 use sesame_api::render::{self, Format};
 use sesame_api::secrets::SecretRequest;
 use sesame_api::{Error, KMS_API_VERSION, Params};
@@ -75,14 +76,11 @@ async fn handle(
         access_key = caller.access_key_id.clone();
 
         let version = header_or_param(&headers, "x-acs-version", &params, "Version").ok_or_else(|| Error::missing("Version"))?;
-        if version != KMS_API_VERSION {
-            return Err(Error::InvalidVersion(version));
-        }
         if action.is_empty() {
             return Err(Error::missing("Action"));
         }
         let ctx = Ctx { request_id: request_id.clone(), caller };
-        dispatch(&app.services, &ctx, &action, &params).await
+        dispatch(&app.services, &ctx, &version, &action, &params).await
     }
     .await;
 
@@ -112,13 +110,23 @@ async fn handle(
     resp
 }
 
-/// Routes a typed request to its service.
-async fn dispatch(services: &Services, ctx: &Ctx, action: &str, params: &Params) -> Result<Value, Error> {
-    if let Some(req) = KeyRequest::parse(action, params)? {
-        return services.keys.execute(ctx, req).await;
-    }
-    if let Some(req) = SecretRequest::parse(action, params)? {
-        return services.secrets.execute(ctx, req).await;
+/// Routes a typed request to its service, by product version then action.
+async fn dispatch(services: &Services, ctx: &Ctx, version: &str, action: &str, params: &Params) -> Result<Value, Error> {
+    match version {
+        KMS_API_VERSION => {
+            if let Some(req) = KeyRequest::parse(action, params)? {
+                return services.keys.execute(ctx, req).await;
+            }
+            if let Some(req) = SecretRequest::parse(action, params)? {
+                return services.secrets.execute(ctx, req).await;
+            }
+        }
+        RDS_API_VERSION => {
+            if let Some(req) = DbRequest::parse(action, params)? {
+                return services.dbs.execute(ctx, req).await;
+            }
+        }
+        other => return Err(Error::InvalidVersion(other.to_string())),
     }
     Err(Error::InvalidAction(action.to_string()))
 }

@@ -6,7 +6,7 @@
 
 use sesame_api::Timestamp;
 use sesame_api::secrets::{SecretFilter, Tag};
-use sesame_core::model::{AccessKey, Alias, Key, KeyState, KeyVersion, KmsInstance, SealedValue, Secret, SecretVersion};
+use sesame_core::model::{AccessKey, Alias, DbInstance, Key, KeyState, KeyVersion, KmsInstance, SealedValue, Secret, SecretVersion};
 use sesame_core::{Store, StoreError};
 
 fn key(id: &str, instance: &str, t: i64) -> Key {
@@ -35,6 +35,7 @@ pub async fn run(store: &dyn Store) {
     access_keys(store).await;
     secrets(store).await;
     tags(store).await;
+    db_instances(store).await;
 }
 
 async fn meta(store: &dyn Store) {
@@ -226,4 +227,37 @@ async fn tags(store: &dyn Store) {
     assert_eq!(store.list_tags("key", None).await.unwrap(), vec![("key-a".to_string(), t("b", "2"))]);
     store.remove_tags("key", "key-a", None).await.unwrap();
     assert!(store.get_tags("key", "key-a").await.unwrap().is_empty());
+}
+
+async fn db_instances(store: &dyn Store) {
+    let db = |id: &str, engine: &str, t: i64| DbInstance {
+        id: id.into(),
+        engine: engine.into(),
+        host: "127.0.0.1".into(),
+        port: 5432,
+        admin_user: "admin".into(),
+        sealed_password: vec![7; 40],
+        admin_database: String::new(),
+        tls: "prefer".into(),
+        account_host: String::new(),
+        description: "d".into(),
+        key_id: "key-a".into(),
+        created: Timestamp(t),
+        revision: 0,
+    };
+    let a = db("rm-a", "PostgreSQL", 1);
+    store.insert_db_instance(&a).await.unwrap();
+    assert!(matches!(store.insert_db_instance(&a).await, Err(StoreError::Duplicate)), "duplicate instance ids are refused");
+    assert_eq!(store.get_db_instance("rm-a").await.unwrap().as_ref(), Some(&a));
+    store.insert_db_instance(&db("rm-b", "MariaDB", 2)).await.unwrap();
+    let mut changed = a.clone();
+    changed.port = 6543;
+    store.update_db_instance(&changed).await.unwrap();
+    assert!(matches!(store.update_db_instance(&a).await, Err(StoreError::Conflict)), "a stale revision conflicts");
+    assert_eq!(store.get_db_instance("rm-a").await.unwrap().unwrap().port, 6543);
+    let ids = |v: (Vec<DbInstance>, i64)| (v.0.into_iter().map(|d| d.id).collect::<Vec<_>>(), v.1);
+    assert_eq!(ids(store.list_db_instances(None, 0, 10).await.unwrap()), (vec!["rm-a".into(), "rm-b".into()], 2));
+    assert_eq!(ids(store.list_db_instances(Some("MariaDB"), 0, 10).await.unwrap()), (vec!["rm-b".into()], 1));
+    assert!(store.delete_db_instance("rm-b").await.unwrap());
+    assert!(!store.delete_db_instance("rm-b").await.unwrap());
 }

@@ -6,7 +6,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use sesame_api::Timestamp;
 use sesame_api::secrets::{SecretFilter, Tag};
-use sesame_core::model::{AccessKey, Alias, Key, KeyState, KeyVersion, KmsInstance, SealedValue, Secret, SecretVersion};
+use sesame_core::model::{AccessKey, Alias, DbInstance, Key, KeyState, KeyVersion, KmsInstance, SealedValue, Secret, SecretVersion};
 use sesame_core::store::{Store, StoreError, StoreResult};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -86,6 +86,23 @@ CREATE TABLE tags (
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (rtype, rid, key)
+);
+"#,
+    r#"
+CREATE TABLE db_instances (
+    id TEXT PRIMARY KEY,
+    engine TEXT NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    admin_user TEXT NOT NULL,
+    sealed_password BLOB NOT NULL,
+    admin_database TEXT NOT NULL,
+    tls TEXT NOT NULL,
+    account_host TEXT NOT NULL,
+    description TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    revision INTEGER NOT NULL
 );
 "#,
 ];
@@ -309,6 +326,27 @@ fn write_versions(tx: &Transaction<'_>, s: &Secret, new_version: Option<(&str, &
         tx.execute("DELETE FROM secret_versions WHERE secret = ?1 AND version_id = ?2", params![s.name, id])?;
     }
     Ok(())
+}
+
+const DB_COLUMNS: &str =
+    "id, engine, host, port, admin_user, sealed_password, admin_database, tls, account_host, description, key_id, created, revision";
+
+fn db_from_row(r: &Row<'_>) -> rusqlite::Result<DbInstance> {
+    Ok(DbInstance {
+        id: r.get(0)?,
+        engine: r.get(1)?,
+        host: r.get(2)?,
+        port: r.get(3)?,
+        admin_user: r.get(4)?,
+        sealed_password: r.get(5)?,
+        admin_database: r.get(6)?,
+        tls: r.get(7)?,
+        account_host: r.get(8)?,
+        description: r.get(9)?,
+        key_id: r.get(10)?,
+        created: Timestamp(r.get(11)?),
+        revision: r.get(12)?,
+    })
 }
 
 fn count(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> StoreResult<i64> {
@@ -707,6 +745,76 @@ impl Store for SqliteStore {
                 None => rows,
                 Some(ids) => rows.into_iter().filter(|(rid, _)| ids.contains(rid)).collect(),
             })
+        })
+        .await
+    }
+
+    async fn insert_db_instance(&self, db: &DbInstance) -> StoreResult<()> {
+        let d = db.clone();
+        self.with(move |c| {
+            c.execute(
+                &format!("INSERT INTO db_instances ({DB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+                params![
+                    d.id,
+                    d.engine,
+                    d.host,
+                    d.port,
+                    d.admin_user,
+                    d.sealed_password,
+                    d.admin_database,
+                    d.tls,
+                    d.account_host,
+                    d.description,
+                    d.key_id,
+                    d.created.0,
+                    d.revision
+                ],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn get_db_instance(&self, id: &str) -> StoreResult<Option<DbInstance>> {
+        let id = id.to_string();
+        self.with(move |c| {
+            c.query_row(&format!("SELECT {DB_COLUMNS} FROM db_instances WHERE id = ?1"), [id], db_from_row).optional().map_err(backend)
+        })
+        .await
+    }
+
+    async fn update_db_instance(&self, db: &DbInstance) -> StoreResult<()> {
+        let d = db.clone();
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE db_instances SET host = ?2, port = ?3, admin_user = ?4, sealed_password = ?5, admin_database = ?6, tls = ?7, account_host = ?8, description = ?9, revision = revision + 1 WHERE id = ?1 AND revision = ?10",
+                    params![d.id, d.host, d.port, d.admin_user, d.sealed_password, d.admin_database, d.tls, d.account_host, d.description, d.revision],
+                )
+                .map_err(map_err)?;
+            if n == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn delete_db_instance(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.with(move |c| c.execute("DELETE FROM db_instances WHERE id = ?1", [id]).map(|n| n > 0).map_err(backend)).await
+    }
+
+    async fn list_db_instances(&self, engine: Option<&str>, offset: i64, limit: i64) -> StoreResult<(Vec<DbInstance>, i64)> {
+        let engine = engine.map(str::to_string);
+        self.with(move |c| {
+            let total = count(c, "SELECT COUNT(*) FROM db_instances WHERE ?1 IS NULL OR engine = ?1", [&engine])?;
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {DB_COLUMNS} FROM db_instances WHERE ?1 IS NULL OR engine = ?1 ORDER BY created, rowid LIMIT ?2 OFFSET ?3"
+                ))
+                .map_err(backend)?;
+            let items =
+                stmt.query_map(params![engine, limit, offset], db_from_row).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)?;
+            Ok((items, total))
         })
         .await
     }
