@@ -1,10 +1,11 @@
 //! The database engines Sesame manages accounts on: PostgreSQL and MySQL/MariaDB through sqlx,
-//! implementing `sesame_core::engine::Engine`.
+//! SQL Server through tiberius, implementing `sesame_core::engine::Engine`.
 //!
 //! Account names and passwords are quoted by each dialect's rules ([`quote`]); passwords live in
 //! `SecretString`; driver statement logging is off, and errors carry a server code, never the
 //! server's message (a MySQL syntax error quotes the statement, password included).
 
+pub mod mssql;
 pub mod mysql;
 pub mod postgres;
 pub mod quote;
@@ -22,7 +23,7 @@ pub fn connect(target: DbTarget) -> Result<Box<dyn Engine>, EngineError> {
     match target.kind {
         EngineKind::PostgreSql => Ok(Box::new(postgres::Postgres::new(target))),
         EngineKind::MySql | EngineKind::MariaDb => Ok(Box::new(mysql::MySql::new(target))),
-        EngineKind::SqlServer => Err(EngineError::Unsupported("SQL Server")),
+        EngineKind::SqlServer => Ok(Box::new(mssql::SqlServer::new(target))),
     }
 }
 
