@@ -228,6 +228,25 @@ async fn suite(t: DbTarget) {
         Err(EngineError::AccountExists(made[0].name.clone()))
     );
 
+    // A canary password in failing calls never comes back in an error, Debug or Display.
+    let canary = SecretString::from(format!("CANARY-{run}-pw'\\\""));
+    let failures = [
+        e.set_password(&format!("{prefix}nobody"), &canary).await,
+        e.create_account(&made[0].name, &canary, &AccountSpec::LoginOnly).await,
+        e.create_account(
+            &format!("{prefix}nodb2"),
+            &canary,
+            &AccountSpec::Standard { database: "no_such_db_here".into(), permission: Permission::ReadOnly },
+        )
+        .await,
+        e.check_login(&made[0].name, &canary, Some(DB)).await,
+    ];
+    for f in failures {
+        let err = f.expect_err("each of these calls fails");
+        let shown = format!("{err:?} {err}");
+        assert!(!shown.contains("CANARY"), "an engine error shows the password: {shown}");
+    }
+
     // Listing and dropping.
     let listed = e.list_accounts().await.unwrap();
     for a in made.iter().chain([&privileged]) {
