@@ -146,20 +146,8 @@ fn base64_param(p: &Params, name: &str) -> Result<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(v.trim()).map_err(|_| Error::invalid(name, "must be Base64-encoded"))
 }
 
-/// Plaintext bytes from a request, never printed.
-pub struct Plaintext(pub Vec<u8>);
-
-impl fmt::Debug for Plaintext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Plaintext({} bytes)", self.0.len())
-    }
-}
-
-impl Drop for Plaintext {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
+/// Plaintext bytes from a request.
+pub type Plaintext = Sensitive<Vec<u8>>;
 
 /// Maximum plaintext accepted by Encrypt (Alibaba: 6 KiB).
 pub const MAX_PLAINTEXT: usize = 6144;
@@ -259,8 +247,8 @@ impl KeyRequest {
             "ListAliases" => KeyRequest::ListAliases { page: Page::from_params(p)? },
             "ListAliasesByKeyId" => KeyRequest::ListAliasesByKeyId { key: key()?, page: Page::from_params(p)? },
             "Encrypt" => {
-                let plaintext = Plaintext(base64_param(p, "Plaintext")?);
-                if plaintext.0.len() > MAX_PLAINTEXT {
+                let plaintext = Plaintext::new(base64_param(p, "Plaintext")?);
+                if plaintext.expose_secret().len() > MAX_PLAINTEXT {
                     return Err(Error::invalid("Plaintext", format!("must decode to at most {MAX_PLAINTEXT} bytes")));
                 }
                 KeyRequest::Encrypt { key: key()?, plaintext, context: EncryptionContext::from_param(p, "EncryptionContext")? }

@@ -7,8 +7,6 @@ use crate::params::Params;
 use base64::Engine;
 use serde::Serialize;
 use serde_json::Value;
-use std::fmt;
-use zeroize::Zeroize;
 
 pub const MAX_SECRET_NAME: usize = 192;
 pub const MAX_VERSION_ID: usize = 64;
@@ -28,28 +26,7 @@ pub const CURRENT: &str = "ACSCurrent";
 pub const PREVIOUS: &str = "ACSPrevious";
 
 /// A secret value as sent by the client. Never printed; zeroed on drop.
-pub struct SecretData(String);
-
-impl SecretData {
-    pub fn new(s: String) -> Self {
-        SecretData(s)
-    }
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretData {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretData({} bytes)", self.0.len())
-    }
-}
-
-impl Drop for SecretData {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
+pub type SecretData = crate::kms::Sensitive<String>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataType {

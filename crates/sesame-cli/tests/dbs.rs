@@ -142,12 +142,12 @@ fn the_cli_registers_a_server_with_the_password_from_the_environment() {
             .output()
             .unwrap()
     };
-    let out = sesame(
-        &[
+    let register = |id: &str, password: &str| {
+        let args = [
             "db",
             "register",
             "--id",
-            "cli-pg",
+            id,
             "--engine",
             "postgresql",
             "--host",
@@ -156,30 +156,15 @@ fn the_cli_registers_a_server_with_the_password_from_the_environment() {
             "sesame_admin",
             "--admin-database",
             "sesame_test",
-        ],
-        &[("SESAME_DB_ADMIN_PASSWORD", PG_ADMIN_PASSWORD)],
-    );
+        ];
+        sesame(&args, &[("SESAME_DB_ADMIN_PASSWORD", password)])
+    };
+    let out = register("cli-pg", PG_ADMIN_PASSWORD);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = sesame(&["db", "list", "-o", "table"], &[]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("cli-pg") && table.contains("PostgreSQL") && !table.contains(PG_ADMIN_PASSWORD), "{table}");
-    let out = sesame(
-        &[
-            "db",
-            "register",
-            "--id",
-            "cli-bad",
-            "--engine",
-            "postgresql",
-            "--host",
-            "127.0.0.1",
-            "--admin-user",
-            "sesame_admin",
-            "--admin-database",
-            "sesame_test",
-        ],
-        &[("SESAME_DB_ADMIN_PASSWORD", "wrong")],
-    );
+    let out = register("cli-bad", "wrong");
     assert_eq!(out.status.code(), Some(4), "a refused logon is a rejected request: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DBInstance.LogonFailed"));
     let out = sesame(&["db", "describe", "nope"], &[]);

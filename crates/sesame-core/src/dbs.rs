@@ -6,7 +6,7 @@ use crate::engine::{DbTarget, Engine, EngineError, EngineFactory, EngineKind, Tl
 use crate::keys::KeyService;
 use crate::model::DbInstance;
 use crate::store::StoreError;
-use crate::{Ctx, Deps};
+use crate::{Ctx, Deps, to_value};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use sesame_api::Error;
@@ -21,10 +21,6 @@ pub struct DbService {
     deps: Deps,
     keys: KeyService,
     engines: Arc<dyn EngineFactory>,
-}
-
-fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
-    serde_json::to_value(v).map_err(Error::internal)
 }
 
 fn seal_context(id: &str) -> EncryptionContext {

@@ -3,7 +3,7 @@
 
 use crate::model::{Alias, Key, KeyState, KeyVersion, KmsInstance};
 use crate::store::StoreError;
-use crate::{Ctx, Deps};
+use crate::{Ctx, Deps, to_value};
 use base64::Engine;
 use serde_json::Value;
 use sesame_api::Error;
@@ -18,10 +18,6 @@ const UPDATE_ATTEMPTS: usize = 5;
 
 pub struct KeyService {
     deps: Deps,
-}
-
-fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
-    serde_json::to_value(v).map_err(Error::internal)
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -181,7 +177,7 @@ impl KeyService {
             }
             KeyRequest::Encrypt { key, plaintext, context } => {
                 let key = self.resolve(&key).await?;
-                let (blob, version) = self.seal_with_primary(&key, &context, &plaintext.0)?;
+                let (blob, version) = self.seal_with_primary(&key, &context, plaintext.expose_secret())?;
                 to_value(EncryptResponse { ciphertext_blob: b64(&blob), key_id: key.id.clone(), key_version_id: version })
             }
             KeyRequest::Decrypt { blob, context } => {

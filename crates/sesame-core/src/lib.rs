@@ -25,6 +25,11 @@ pub use store::{Store, StoreError};
 use sesame_crypto::RootKey;
 use std::sync::Arc;
 
+/// A typed response as the JSON value the gateway renders.
+pub(crate) fn to_value<T: serde::Serialize>(v: T) -> Result<serde_json::Value, sesame_api::Error> {
+    serde_json::to_value(v).map_err(sesame_api::Error::internal)
+}
+
 /// Where resources live, for ARNs: `acs:kms:{region}:{account}:…`.
 #[derive(Debug, Clone)]
 pub struct Realm {

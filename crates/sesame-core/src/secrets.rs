@@ -5,7 +5,7 @@
 use crate::keys::KeyService;
 use crate::model::{Key, SealedValue, Secret, SecretVersion};
 use crate::store::StoreError;
-use crate::{Ctx, Deps};
+use crate::{Ctx, Deps, to_value};
 use serde_json::{Map, Value};
 use sesame_api::Error;
 use sesame_api::error::Result;
@@ -21,10 +21,6 @@ const UPDATE_ATTEMPTS: usize = 5;
 pub struct SecretService {
     deps: Deps,
     keys: KeyService,
-}
-
-fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
-    serde_json::to_value(v).map_err(Error::internal)
 }
 
 /// What a version's data key and value are bound to.
