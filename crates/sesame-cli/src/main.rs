@@ -972,16 +972,7 @@ fn present(action: &str, output: Option<Output>, value: &Value) -> Result<()> {
 }
 
 async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(match std::env::var("SESAME_LOG").as_deref() {
-            Ok("debug") => tracing::Level::DEBUG,
-            Ok("warn") => tracing::Level::WARN,
-            Ok("error") => tracing::Level::ERROR,
-            _ => tracing::Level::INFO,
-        })
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging();
     let data_dir = args.data_dir.unwrap_or_else(|| config_dir.join("data"));
     let tls = match (args.plain_http, args.tls_cert, args.tls_key) {
         (true, _, _) => sesame_server::TlsMode::Plain,
@@ -1024,6 +1015,26 @@ async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
     shutdown.cancel();
     running.join.await.context("waiting for the server to stop")?;
     Ok(())
+}
+
+/// Logs Sesame's own events only. Database drivers log server error messages, which can quote
+/// the statement they refer to (a password with it), so their events never reach the log.
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let level = match std::env::var("SESAME_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    let ours = tracing_subscriber::filter::Targets::new().with_targets(
+        ["sesame_server", "sesame_core", "sesame_store", "sesame_engines", "sesame_client", "sesame_cli", "sesame"].map(|t| (t, level)),
+    );
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())))
+        .with(ours)
+        .init();
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM, registered when created.
