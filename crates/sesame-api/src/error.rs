@@ -116,7 +116,6 @@ impl Error {
             | Error::AliasAlreadyExists(_)
             | Error::InvalidCiphertext
             | Error::LimitExceeded(_)
-            | Error::Throttling(_)
             | Error::DbLogonFailed(_)
             | Error::DbUnreachable(_)
             | Error::DbRefused(_) => 400,
@@ -133,6 +132,7 @@ impl Error {
             | Error::StateModifiedFailed { .. }
             | Error::ResourceExist(_)
             | Error::ResourceInDeleteWindow(_) => 409,
+            Error::Throttling(_) => 429,
             Error::Internal(_) => 500,
             Error::Unavailable => 503,
         }
@@ -230,5 +230,7 @@ mod tests {
         assert_eq!(Error::ResourceExist("s".into()).status(), 409);
         assert_eq!(Error::KeyDisabled("k".into()).code(), "Rejected.Disabled");
         assert_eq!(Error::InvalidAccessKeyId.status(), 404);
+        // The secrets clients back off on exactly this pair (reference §1.7).
+        assert_eq!((Error::Throttling("x".into()).status(), Error::Throttling("x".into()).code()), (429, "Rejected.Throttling"));
     }
 }
