@@ -220,9 +220,122 @@ fn string_list(p: &Params, name: &str) -> Result<Option<Vec<String>>> {
         .map(Some)
 }
 
+/// An account of an Rds secret: `{"AccountName": …, "AccountPassword": …}`.
+#[derive(Debug)]
+pub struct RdsAccount {
+    pub name: String,
+    pub password: SecretData,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RdsMode {
+    SingleUser,
+    DoubleUsers,
+}
+
+impl RdsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RdsMode::SingleUser => "SingleUser",
+            RdsMode::DoubleUsers => "DoubleUsers",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RdsMode> {
+        match s {
+            "SingleUser" => Some(RdsMode::SingleUser),
+            "DoubleUsers" => Some(RdsMode::DoubleUsers),
+            _ => None,
+        }
+    }
+}
+
+/// What an Rds secret adds to a generic one.
+#[derive(Debug)]
+pub struct RdsSpec {
+    pub mode: RdsMode,
+    pub db_instance_id: String,
+    pub accounts: Vec<RdsAccount>,
+}
+
+pub const SECRET_ROTATION_MIN_SECS: i64 = 6 * 3_600;
+pub const SECRET_ROTATION_MAX_SECS: i64 = 365 * 86_400;
+pub const DEFAULT_SECRET_ROTATION_SECS: i64 = 7 * 86_400;
+pub const PENDING: &str = "ACSPending";
+
+/// `EnableAutomaticRotation` + `RotationInterval` (6 hours to 365 days) of a managed secret.
+fn secret_rotation(p: &Params, required_flag: bool) -> Result<Option<i64>> {
+    let enabled = match p.bool("EnableAutomaticRotation")? {
+        Some(b) => b,
+        None if required_flag => return Err(Error::missing("EnableAutomaticRotation")),
+        None => false,
+    };
+    if !enabled {
+        return Ok(None);
+    }
+    let secs = match p.optional("RotationInterval") {
+        None => DEFAULT_SECRET_ROTATION_SECS,
+        Some(v) => crate::time::parse_interval(v)
+            .ok_or_else(|| Error::invalid("RotationInterval", "must be an integer followed by d, h, m or s, such as 7d"))?,
+    };
+    if !(SECRET_ROTATION_MIN_SECS..=SECRET_ROTATION_MAX_SECS).contains(&secs) {
+        return Err(Error::invalid("RotationInterval", "must be from 6 hours to 365 days"));
+    }
+    Ok(Some(secs))
+}
+
+/// The Rds part of CreateSecret: ExtendedConfig's SecretSubType and DBInstanceId, and the
+/// imported accounts in SecretData (one in single mode, one or two in dual mode).
+fn rds_spec(p: &Params, extended: Option<&str>, data: &SecretData) -> Result<RdsSpec> {
+    let cfg: Value = serde_json::from_str(extended.ok_or_else(|| Error::missing("ExtendedConfig"))?)
+        .map_err(|_| Error::invalid("ExtendedConfig", "must be a JSON object"))?;
+    let mode = cfg
+        .get("SecretSubType")
+        .and_then(Value::as_str)
+        .and_then(RdsMode::parse)
+        .ok_or_else(|| Error::invalid("ExtendedConfig", "SecretSubType must be SingleUser or DoubleUsers"))?;
+    let db_instance_id = cfg
+        .get("DBInstanceId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::invalid("ExtendedConfig", "DBInstanceId is required for Rds secrets"))?
+        .to_string();
+    crate::rds::validate_instance_id("ExtendedConfig", &db_instance_id)?;
+    if p.optional("SecretDataType").is_some_and(|t| t != "text") {
+        return Err(Error::invalid("SecretDataType", "must be text for Rds secrets"));
+    }
+    let parsed: Value = serde_json::from_str(data.expose_secret())
+        .map_err(|_| Error::invalid("SecretData", "must be {\"Accounts\":[{\"AccountName\":…,\"AccountPassword\":…}]} for Rds secrets"))?;
+    let list =
+        parsed.get("Accounts").and_then(Value::as_array).ok_or_else(|| Error::invalid("SecretData", "must hold an Accounts array"))?;
+    let max = if mode == RdsMode::SingleUser { 1 } else { 2 };
+    if list.is_empty() || list.len() > max {
+        return Err(Error::invalid("SecretData", format!("{} takes 1 to {max} accounts", mode.as_str())));
+    }
+    let mut accounts = Vec::with_capacity(list.len());
+    for a in list {
+        let name = a
+            .get("AccountName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty() && n.chars().count() <= 128)
+            .ok_or_else(|| Error::invalid("SecretData", "every account needs an AccountName of 1 to 128 characters"))?;
+        let password = a
+            .get("AccountPassword")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid("SecretData", "every account needs an AccountPassword"))?;
+        accounts.push(RdsAccount { name: name.to_string(), password: SecretData::new(password.to_string()) });
+    }
+    if accounts.len() == 2 && accounts[0].name == accounts[1].name {
+        return Err(Error::invalid("SecretData", "the two accounts of DoubleUsers must differ"));
+    }
+    Ok(RdsSpec { mode, db_instance_id, accounts })
+}
+
 #[derive(Debug)]
 pub struct CreateSecret {
     pub name: String,
+    /// Present for Rds secrets.
+    pub rds: Option<RdsSpec>,
+    pub rotation: Option<i64>,
     pub version_id: String,
     pub data: SecretData,
     pub data_type: DataType,
@@ -341,7 +454,7 @@ pub struct PasswordSpec {
 
 #[derive(Debug)]
 pub enum SecretRequest {
-    CreateSecret(CreateSecret),
+    CreateSecret(Box<CreateSecret>),
     GetSecretValue(GetValue),
     BatchGetSecretValue(Vec<GetValue>),
     ListSecrets { page: Page, filters: Vec<SecretFilter>, fetch_tags: bool },
@@ -360,6 +473,8 @@ pub enum SecretRequest {
     ListTagResources { rtype: ResourceType, ids: Vec<String>, tags: Vec<Tag>, next_token: Option<String> },
     GetSecretPolicy { name: String },
     SetSecretPolicy { name: String, policy: String },
+    RotateSecret { name: String, version_id: String },
+    UpdateSecretRotationPolicy { name: String, rotation: Option<i64> },
 }
 
 impl SecretRequest {
@@ -370,35 +485,37 @@ impl SecretRequest {
         Ok(Some(match action {
             "CreateSecret" => {
                 let secret_type = p.optional("SecretType").unwrap_or("Generic");
-                if secret_type != "Generic" {
-                    return Err(Error::invalid(
-                        "SecretType",
-                        "only Generic secrets can be created in this version (Rds secrets are coming)",
-                    ));
+                if secret_type != "Generic" && secret_type != "Rds" {
+                    return Err(Error::invalid("SecretType", "only Generic and Rds secrets can be created"));
                 }
                 let name = name()?;
                 if name.starts_with("acs/") {
                     return Err(Error::invalid("SecretName", "must not start with acs/"));
                 }
-                if p.bool("EnableAutomaticRotation")? == Some(true) {
+                if secret_type == "Generic" && p.bool("EnableAutomaticRotation")? == Some(true) {
                     return Err(Error::invalid(
                         "EnableAutomaticRotation",
                         "automatic rotation applies to managed (Rds) secrets, not Generic ones",
                     ));
                 }
                 let data_type = data_type(p)?;
-                CreateSecret(CreateSecret {
+                let data = secret_data(p, data_type)?;
+                let extended_config = extended_config(p)?;
+                let rds = if secret_type == "Rds" { Some(rds_spec(p, extended_config.as_deref(), &data)?) } else { None };
+                CreateSecret(Box::new(CreateSecret {
+                    rotation: if rds.is_some() { secret_rotation(p, false)? } else { None },
+                    rds,
                     version_id: version_id(p, "VersionId")?,
-                    data: secret_data(p, data_type)?,
+                    data,
                     data_type,
                     instance_id: p.optional("DKMSInstanceId").map(str::to_string),
                     key: p.optional("EncryptionKeyId").map(|_| KeyRef::from_params(p, "EncryptionKeyId")).transpose()?,
                     description: p.text("Description", MAX_DESCRIPTION)?.unwrap_or_default().to_string(),
-                    extended_config: extended_config(p)?,
+                    extended_config,
                     tags: tags_param(p, "Tags")?,
                     policy: policy(p, "Policy")?,
                     name,
-                })
+                }))
             }
             "GetSecretValue" => GetSecretValue(get_value(p)?),
             "BatchGetSecretValue" => {
@@ -560,6 +677,8 @@ impl SecretRequest {
                 policy_name(p)?;
                 SetSecretPolicy { name: name()?, policy: policy(p, "Policy")?.ok_or_else(|| Error::missing("Policy"))? }
             }
+            "RotateSecret" => RotateSecret { name: name()?, version_id: version_id(p, "VersionId")? },
+            "UpdateSecretRotationPolicy" => UpdateSecretRotationPolicy { name: name()?, rotation: secret_rotation(p, true)? },
             _ => return Ok(None),
         }))
     }
@@ -638,6 +757,43 @@ pub struct CreateSecretResponse {
     pub secret_type: String,
     #[serde(rename = "DKMSInstanceId")]
     pub dkms_instance_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended_config: Option<String>,
+    #[serde(flatten)]
+    pub rotation: RotationFields,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotateSecretResponse {
+    pub arn: String,
+    pub secret_name: String,
+    pub version_id: String,
+}
+
+/// Rotation fields of a managed secret, flattened into its responses.
+#[derive(Debug, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub automatic_rotation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rotation_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_rotation_date: Option<String>,
+}
+
+/// Sesame's view of a managed secret's rotation, in DescribeSecret.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationHealth {
+    pub in_progress: bool,
+    pub step: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub next_retry: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -652,6 +808,8 @@ pub struct SecretValueResponse {
     pub create_time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extended_config: Option<String>,
+    #[serde(flatten)]
+    pub rotation: RotationFields,
 }
 
 #[derive(Debug, Serialize)]
@@ -716,6 +874,10 @@ pub struct DescribeSecretResponse {
     pub extended_config: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Tags>,
+    #[serde(flatten)]
+    pub rotation: RotationFields,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_health: Option<RotationHealth>,
 }
 
 #[derive(Debug, Serialize)]
@@ -910,6 +1072,55 @@ mod tests {
             UpdateSecret { custom_data: Some(cd), .. } => assert_eq!(cd["a"], "b"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn rds_secrets_need_their_config_and_accounts() {
+        let cfg = r#"{"SecretSubType":"DoubleUsers","DBInstanceId":"rm-1"}"#;
+        let one = r#"{"Accounts":[{"AccountName":"app","AccountPassword":"p"}]}"#;
+        match create(&[
+            ("SecretType", "Rds"),
+            ("ExtendedConfig", cfg),
+            ("SecretData", one),
+            ("EnableAutomaticRotation", "True"),
+            ("RotationInterval", "6h"),
+        ])
+        .unwrap()
+        {
+            CreateSecret(c) => {
+                let rds = c.rds.unwrap();
+                assert_eq!(
+                    (rds.mode, rds.db_instance_id.as_str(), rds.accounts.len(), c.rotation),
+                    (RdsMode::DoubleUsers, "rm-1", 1, Some(21_600))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let three = r#"{"Accounts":[{"AccountName":"a","AccountPassword":"p"},{"AccountName":"b","AccountPassword":"p"},{"AccountName":"c","AccountPassword":"p"}]}"#;
+        let two = r#"{"Accounts":[{"AccountName":"a","AccountPassword":"p"},{"AccountName":"b","AccountPassword":"p"}]}"#;
+        let single = r#"{"SecretSubType":"SingleUser","DBInstanceId":"rm-1"}"#;
+        let bad_sub = r#"{"SecretSubType":"Triple","DBInstanceId":"rm-1"}"#;
+        for (extra, why) in [
+            (vec![("ExtendedConfig", cfg), ("SecretData", three)], "three accounts"),
+            (vec![("ExtendedConfig", single), ("SecretData", two)], "two in single"),
+            (vec![("SecretData", one)], "no config"),
+            (vec![("ExtendedConfig", bad_sub), ("SecretData", one)], "bad subtype"),
+            (vec![("ExtendedConfig", cfg), ("SecretData", "plain text")], "not JSON"),
+            (
+                vec![("ExtendedConfig", cfg), ("SecretData", one), ("EnableAutomaticRotation", "true"), ("RotationInterval", "5h")],
+                "interval too short",
+            ),
+            (
+                vec![("ExtendedConfig", cfg), ("SecretData", one), ("EnableAutomaticRotation", "true"), ("RotationInterval", "366d")],
+                "interval too long",
+            ),
+        ] {
+            let mut pairs = vec![("SecretType", "Rds")];
+            pairs.extend(extra);
+            assert!(create(&pairs).is_err(), "{why}");
+        }
+        assert_eq!(parse("UpdateSecretRotationPolicy", &[("SecretName", "s")]).unwrap_err().code(), "MissingParameter");
+        assert!(matches!(parse("RotateSecret", &[("SecretName", "s"), ("VersionId", "r1")]).unwrap(), RotateSecret { .. }));
     }
 
     #[test]

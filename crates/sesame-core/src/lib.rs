@@ -12,6 +12,7 @@ pub mod engine;
 pub mod identity;
 pub mod keys;
 pub mod model;
+pub mod rotation;
 pub mod secrets;
 pub mod store;
 
@@ -106,7 +107,7 @@ impl Services {
         let deps = Deps { store, root, clock, realm: Realm { region, account_id } };
         let keys = KeyService::new(deps.clone());
         let identity = IdentityService::new(deps.clone());
-        let secrets = SecretService::new(deps.clone());
+        let secrets = SecretService::new(deps.clone(), engines.clone());
         let dbs = DbService::new(deps.clone(), engines);
         let default_instance = match deps.store.meta_get(META_DEFAULT_INSTANCE).await? {
             Some(id) => id,

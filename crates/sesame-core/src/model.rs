@@ -137,6 +137,10 @@ pub struct Secret {
     pub planned_delete: Option<Timestamp>,
     pub policy: String,
     pub versions: Vec<SecretVersion>,
+    /// Automatic rotation period in seconds (managed secrets), when enabled.
+    pub rotation_interval: Option<i64>,
+    pub last_rotation: Option<Timestamp>,
+    pub next_rotation: Option<Timestamp>,
     pub revision: i64,
 }
 
@@ -196,4 +200,55 @@ impl fmt::Debug for DbInstance {
             .field("port", &self.port)
             .finish_non_exhaustive()
     }
+}
+
+/// How far a rotation attempt has got. The new password is stored (sealed, under ACSPending)
+/// before the database is touched, so every later step can be redone after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationStep {
+    /// The new version is stored under ACSPending; the database may or may not have it yet.
+    PendingStored,
+    /// The database has the new password.
+    Applied,
+    /// A logon with the new password worked.
+    Verified,
+}
+
+impl RotationStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationStep::PendingStored => "PendingStored",
+            RotationStep::Applied => "Applied",
+            RotationStep::Verified => "Verified",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RotationStep> {
+        match s {
+            "PendingStored" => Some(RotationStep::PendingStored),
+            "Applied" => Some(RotationStep::Applied),
+            "Verified" => Some(RotationStep::Verified),
+            _ => None,
+        }
+    }
+}
+
+/// The rotation attempt in progress for a secret (at most one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub secret: String,
+    pub version_id: String,
+    pub step: RotationStep,
+    pub started: Timestamp,
+    pub attempts: i64,
+    /// The last failure, in the wire vocabulary (never a password).
+    pub last_error: String,
+    pub next_retry: Timestamp,
+}
+
+/// What a secret write does to its rotation record, in the same transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum RotationChange<'a> {
+    Keep,
+    Put(&'a Rotation),
+    Delete,
 }

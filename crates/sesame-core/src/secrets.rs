@@ -2,8 +2,12 @@
 //! windows. Every version's value is sealed with its own data key, which the secret's CMK
 //! seals in turn; only metadata is stored in clear.
 
+use crate::dbs::DbService;
+use crate::engine::EngineFactory;
 use crate::keys::KeyService;
+use crate::model::RotationChange;
 use crate::model::{Key, SealedValue, Secret, SecretVersion};
+use crate::rotation::{account_value, rds_config, rotation_fields};
 use crate::store::StoreError;
 use crate::{Ctx, Deps, to_value};
 use serde_json::{Map, Value};
@@ -12,6 +16,7 @@ use sesame_api::error::Result;
 use sesame_api::kms::{EncryptionContext, KeyRef, Sensitive};
 use sesame_api::secrets::*;
 use sesame_crypto::{KeyMaterial, aead, random};
+use std::sync::Arc;
 use zeroize::Zeroize;
 
 /// Versions kept per secret; past it the oldest versions without a stage are dropped.
@@ -19,8 +24,9 @@ pub const MAX_SECRET_VERSIONS: usize = 100;
 const UPDATE_ATTEMPTS: usize = 5;
 
 pub struct SecretService {
-    deps: Deps,
-    keys: KeyService,
+    pub(crate) deps: Deps,
+    pub(crate) keys: KeyService,
+    pub(crate) dbs: DbService,
 }
 
 /// What a version's data key and value are bound to.
@@ -40,13 +46,13 @@ fn stages(v: &SecretVersion) -> Stages {
 }
 
 impl SecretService {
-    pub fn new(deps: Deps) -> Self {
-        SecretService { keys: KeyService::new(deps.clone()), deps }
+    pub fn new(deps: Deps, engines: Arc<dyn EngineFactory>) -> Self {
+        SecretService { keys: KeyService::new(deps.clone()), dbs: DbService::new(deps.clone(), engines), deps }
     }
 
     pub async fn execute(&self, ctx: &Ctx, req: SecretRequest) -> Result<Value> {
         match req {
-            SecretRequest::CreateSecret(r) => to_value(self.create(ctx, r).await?),
+            SecretRequest::CreateSecret(r) => to_value(self.create(ctx, *r).await?),
             SecretRequest::GetSecretValue(g) => to_value(self.get_value(&g).await?),
             SecretRequest::BatchGetSecretValue(list) => {
                 let (mut secret_values, mut errors) = (Vec::new(), Vec::new());
@@ -88,7 +94,11 @@ impl SecretService {
             SecretRequest::DescribeSecret { name, fetch_tags } => {
                 let s = self.load(&name).await?;
                 let tags = if fetch_tags { Some(Tags { tag: self.deps.store.get_tags("secret", &s.name).await? }) } else { None };
+                let rotation_health = self.health(&s).await?;
+                let rotation = rotation_fields(&s);
                 to_value(DescribeSecretResponse {
+                    rotation,
+                    rotation_health,
                     arn: self.arn(&s.name),
                     secret_type: s.secret_type,
                     description: s.description,
@@ -103,6 +113,7 @@ impl SecretService {
                 })
             }
             SecretRequest::PutSecretValue { name, version_id, data, data_type, stages } => {
+                self.refuse_managed(&name).await?;
                 to_value(self.put_value(&name, &version_id, &data, data_type, stages).await?)
             }
             SecretRequest::UpdateSecret { name, description, custom_data } => {
@@ -130,6 +141,7 @@ impl SecretService {
                 to_value(SecretNameResponse { secret_name: name })
             }
             SecretRequest::UpdateSecretVersionStage { name, stage, move_to, remove_from } => {
+                self.refuse_managed(&name).await?;
                 let now = self.deps.clock.now();
                 self.modify(&name, None, |s| {
                     if let Some(from) = &remove_from {
@@ -282,6 +294,27 @@ impl SecretService {
                 to_value(ListTagResourcesResponse { tag_resources: TagResourceList { tag_resource }, next_token: next })
             }
             SecretRequest::GetSecretPolicy { name } => to_value(PolicyResponse { policy: self.load(&name).await?.policy }),
+            SecretRequest::RotateSecret { name, version_id } => {
+                let version_id = self.rotate(&name, Some(&version_id)).await?;
+                to_value(RotateSecretResponse { arn: self.arn(&name), secret_name: name, version_id })
+            }
+            SecretRequest::UpdateSecretRotationPolicy { name, rotation } => {
+                let now = self.deps.clock.now();
+                self.modify(&name, None, |s| {
+                    if s.secret_type == "Generic" {
+                        return Err(Error::invalid(
+                            "SecretName",
+                            format!("{} is a Generic secret; automatic rotation is for Rds secrets", s.name),
+                        ));
+                    }
+                    s.rotation_interval = rotation;
+                    s.next_rotation = rotation.map(|i| now.plus_seconds(i));
+                    s.updated = now;
+                    Ok(())
+                })
+                .await?;
+                to_value(SecretNameResponse { secret_name: name })
+            }
             SecretRequest::SetSecretPolicy { name, policy } => {
                 let now = self.deps.clock.now();
                 self.modify(&name, None, |s| {
@@ -335,43 +368,72 @@ impl SecretService {
                 Error::ResourceExist(format!("secret {}", r.name))
             });
         }
-        let sealed = self.seal(&key, &r.name, &r.version_id, r.data.expose_secret().as_bytes())?;
         let now = self.deps.clock.now();
+        // One version for a generic secret; one per imported account for an Rds secret, the
+        // first under ACSCurrent and a second (dual mode) under ACSPrevious.
+        let mut versions: Vec<(SecretVersion, SealedValue)> = Vec::new();
+        let (secret_type, extended_config) = match &r.rds {
+            None => {
+                let sealed = self.seal(&key, &r.name, &r.version_id, r.data.expose_secret().as_bytes())?;
+                versions.push((
+                    SecretVersion {
+                        id: r.version_id.clone(),
+                        created: now,
+                        data_type: r.data_type.as_str().into(),
+                        stages: vec![CURRENT.into()],
+                    },
+                    sealed,
+                ));
+                ("Generic", r.extended_config.clone())
+            }
+            Some(rds) => {
+                self.dbs.get(&rds.db_instance_id).await?;
+                for (i, account) in rds.accounts.iter().enumerate() {
+                    let (id, stage) =
+                        if i == 0 { (r.version_id.clone(), CURRENT) } else { (format!("{}-previous", r.version_id), PREVIOUS) };
+                    let value = account_value(&account.name, account.password.expose_secret());
+                    let sealed = self.seal(&key, &r.name, &id, value.expose_secret().as_bytes())?;
+                    versions.push((SecretVersion { id, created: now, data_type: "text".into(), stages: vec![stage.into()] }, sealed));
+                }
+                ("Rds", Some(rds_config(rds, r.extended_config.as_deref())))
+            }
+        };
         let secret = Secret {
             name: r.name.clone(),
-            secret_type: "Generic".into(),
+            secret_type: secret_type.into(),
             instance_id: instance_id.clone(),
             key_id: key.id.clone(),
             description: r.description,
-            extended_config: r.extended_config,
+            extended_config: extended_config.clone(),
             creator: ctx.caller.user.clone(),
             created: now,
             updated: now,
             planned_delete: None,
             policy: r.policy.unwrap_or_else(|| self.default_policy()),
-            versions: vec![SecretVersion {
-                id: r.version_id.clone(),
-                created: now,
-                data_type: r.data_type.as_str().into(),
-                stages: vec![CURRENT.into()],
-            }],
+            versions: versions.iter().map(|(v, _)| v.clone()).collect(),
+            rotation_interval: r.rotation,
+            last_rotation: None,
+            next_rotation: r.rotation.map(|i| now.plus_seconds(i)),
             revision: 0,
         };
-        match self.deps.store.insert_secret(&secret, &r.tags, &sealed).await {
+        let values: Vec<(&str, &SealedValue)> = versions.iter().map(|(v, sealed)| (v.id.as_str(), sealed)).collect();
+        match self.deps.store.insert_secret(&secret, &r.tags, &values).await {
             Err(StoreError::Duplicate) => return Err(Error::ResourceExist(format!("secret {}", r.name))),
             other => other?,
         }
         Ok(CreateSecretResponse {
             arn: self.arn(&r.name),
+            rotation: rotation_fields(&secret),
+            extended_config: if secret_type == "Generic" { None } else { extended_config },
             secret_name: r.name,
             version_id: r.version_id,
-            secret_type: "Generic".into(),
+            secret_type: secret_type.into(),
             dkms_instance_id: instance_id,
         })
     }
 
     /// Seals a version's value under a fresh data key, itself sealed by `key`.
-    fn seal(&self, key: &Key, name: &str, version_id: &str, value: &[u8]) -> Result<SealedValue> {
+    pub(crate) fn seal(&self, key: &Key, name: &str, version_id: &str, value: &[u8]) -> Result<SealedValue> {
         let context = seal_context(name, version_id);
         let data_key = KeyMaterial::generate().map_err(Error::internal)?;
         let (sealed_key, _) = self.keys.seal_with_primary(key, &context, data_key.expose_secret())?;
@@ -380,7 +442,7 @@ impl SecretService {
     }
 
     /// Opens a version's value; the secret's CMK must be enabled.
-    async fn open(&self, name: &str, version_id: &str) -> Result<String> {
+    pub(crate) async fn open(&self, name: &str, version_id: &str) -> Result<String> {
         let sealed = self
             .deps
             .store
@@ -400,12 +462,12 @@ impl SecretService {
     }
 
     /// A secret that exists (pending deletion or not).
-    async fn load(&self, name: &str) -> Result<Secret> {
+    pub(crate) async fn load(&self, name: &str) -> Result<Secret> {
         self.deps.store.get_secret(name).await?.ok_or_else(|| not_found(name))
     }
 
     /// A secret that exists and is not pending deletion.
-    async fn load_live(&self, name: &str) -> Result<Secret> {
+    pub(crate) async fn load_live(&self, name: &str) -> Result<Secret> {
         let s = self.load(name).await?;
         if s.planned_delete.is_some() {
             return Err(Error::ResourceInDeleteWindow(format!("secret {name}")));
@@ -413,9 +475,31 @@ impl SecretService {
         Ok(s)
     }
 
+    /// PutSecretValue and stage moves are for generic secrets; managed ones change by rotation.
+    async fn refuse_managed(&self, name: &str) -> Result<()> {
+        let s = self.load(name).await?;
+        if s.secret_type != "Generic" {
+            return Err(Error::invalid(
+                "SecretName",
+                format!("{name} is a {} secret: its versions change only by rotation (RotateSecret)", s.secret_type),
+            ));
+        }
+        Ok(())
+    }
+
     async fn get_value(&self, g: &GetValue) -> Result<SecretValueResponse> {
         let s = self.load_live(&g.name).await?;
-        let v = match (&g.select.version_id, &g.select.stage) {
+        // Managed secrets expose ACSCurrent and ACSPrevious only, and ignore VersionId.
+        let select = if s.secret_type == "Generic" {
+            g.select.clone()
+        } else {
+            let stage = g.select.stage.clone().unwrap_or_else(|| CURRENT.to_string());
+            if stage != CURRENT && stage != PREVIOUS {
+                return Err(Error::invalid("VersionStage", format!("{} secrets expose only ACSCurrent and ACSPrevious", s.secret_type)));
+            }
+            VersionSelector { version_id: None, stage: Some(stage) }
+        };
+        let v = match (&select.version_id, &select.stage) {
             (Some(id), stage) => {
                 let v = s.version(id).ok_or_else(|| Error::ResourceNotFound(format!("version {id} of secret {}", s.name)))?;
                 if let Some(stage) = stage.as_ref().filter(|st| !v.stages.contains(st)) {
@@ -439,6 +523,7 @@ impl SecretService {
             version_stages: stages(v),
             create_time: v.created.to_string(),
             extended_config: if g.fetch_extended_config { s.extended_config.clone() } else { None },
+            rotation: rotation_fields(&s),
         })
     }
 
@@ -512,12 +597,23 @@ impl SecretService {
         &self,
         name: &str,
         new_version: Option<(&str, &SealedValue)>,
+        change: impl FnMut(&mut Secret) -> Result<()>,
+    ) -> Result<Secret> {
+        self.modify_with(name, new_version, RotationChange::Keep, change).await
+    }
+
+    /// `modify`, with the secret's rotation record changed in the same write.
+    pub(crate) async fn modify_with(
+        &self,
+        name: &str,
+        new_version: Option<(&str, &SealedValue)>,
+        rotation: RotationChange<'_>,
         mut change: impl FnMut(&mut Secret) -> Result<()>,
     ) -> Result<Secret> {
         for _ in 0..UPDATE_ATTEMPTS {
             let mut s = self.load(name).await?;
             change(&mut s)?;
-            match self.deps.store.update_secret(&s, new_version).await {
+            match self.deps.store.update_secret_rotation(&s, new_version, rotation).await {
                 Ok(()) => {
                     s.revision += 1;
                     return Ok(s);
@@ -583,7 +679,7 @@ impl SecretService {
 }
 
 /// Drops the oldest versions without a stage beyond the version limit.
-fn prune_versions(s: &mut Secret) {
+pub(crate) fn prune_versions(s: &mut Secret) {
     while s.versions.len() > MAX_SECRET_VERSIONS {
         match s.versions.iter().position(|v| v.stages.is_empty()) {
             Some(i) => {

@@ -1,7 +1,7 @@
 //! The one storage interface. Backends (SQLite now, PostgreSQL later) live in `sesame-store`
 //! and pass the same conformance suite.
 
-use crate::model::{AccessKey, Alias, DbInstance, Key, KmsInstance, SealedValue, Secret};
+use crate::model::{AccessKey, Alias, DbInstance, Key, KmsInstance, Rotation, RotationChange, SealedValue, Secret};
 use async_trait::async_trait;
 use sesame_api::Timestamp;
 use sesame_api::secrets::{SecretFilter, Tag};
@@ -63,14 +63,29 @@ pub trait Store: Send + Sync + 'static {
     async fn get_access_key(&self, id: &str) -> StoreResult<Option<AccessKey>>;
     async fn count_access_keys(&self) -> StoreResult<i64>;
 
-    /// Inserts a secret, its tags and its first version's value. `Duplicate` if the name exists.
-    async fn insert_secret(&self, secret: &Secret, tags: &[Tag], first: &SealedValue) -> StoreResult<()>;
+    /// Inserts a secret, its tags and its versions' values. `Duplicate` if the name exists.
+    async fn insert_secret(&self, secret: &Secret, tags: &[Tag], values: &[(&str, &SealedValue)]) -> StoreResult<()>;
     /// A secret with its versions' metadata.
     async fn get_secret(&self, name: &str) -> StoreResult<Option<Secret>>;
     /// Writes `secret` if the stored revision is still `secret.revision`, in one transaction:
     /// metadata, stages of every version, versions no longer listed removed, and `new_version`
     /// (its id and value) added. `Conflict` otherwise.
-    async fn update_secret(&self, secret: &Secret, new_version: Option<(&str, &SealedValue)>) -> StoreResult<()>;
+    async fn update_secret(&self, secret: &Secret, new_version: Option<(&str, &SealedValue)>) -> StoreResult<()> {
+        self.update_secret_rotation(secret, new_version, RotationChange::Keep).await
+    }
+    /// `update_secret`, and the secret's rotation record changed in the same transaction.
+    async fn update_secret_rotation(
+        &self,
+        secret: &Secret,
+        new_version: Option<(&str, &SealedValue)>,
+        rotation: RotationChange<'_>,
+    ) -> StoreResult<()>;
+    async fn get_rotation(&self, secret: &str) -> StoreResult<Option<Rotation>>;
+    /// Records a rotation attempt's progress or failure (outside any secret write).
+    async fn put_rotation(&self, rotation: &Rotation) -> StoreResult<()>;
+    /// Secrets with a rotation to resume or retry by `now`, and secrets whose next automatic
+    /// rotation is due (not pending deletion).
+    async fn rotations_due(&self, now: Timestamp) -> StoreResult<Vec<String>>;
     async fn get_sealed_value(&self, name: &str, version_id: &str) -> StoreResult<Option<SealedValue>>;
     /// Removes a secret, its versions and its tags.
     async fn delete_secret(&self, name: &str) -> StoreResult<()>;

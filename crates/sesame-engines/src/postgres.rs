@@ -2,7 +2,9 @@
 //! database's schema are made over a connection to that database.
 //!
 //! Grants are copied by role membership: `GRANT "from" TO "to"` makes `to` inherit whatever
-//! `from` holds now and later, which is the re-sync the dual-account mode needs.
+//! `from` holds now and later, which is the re-sync the dual-account mode needs. Copying back
+//! the other way (dual mode alternates the direction) finds the membership already there and
+//! adds nothing, since the original holds every privilege its clone inherits.
 
 use crate::quote::{pg_ident, pg_literal};
 use crate::{
@@ -94,6 +96,18 @@ impl Postgres {
     async fn server_version(conn: &mut PgConnection) -> Result<i64, EngineError> {
         let v = Self::numbers(conn, "SELECT current_setting('server_version_num')::int8", vec![], "reading the version").await?;
         Ok(v.first().copied().unwrap_or_default())
+    }
+
+    /// Whether `member` is a member of `role` (and so inherits its privileges).
+    async fn is_member(conn: &mut PgConnection, member: &str, role: &str) -> Result<bool, EngineError> {
+        let n = Self::numbers(
+            conn,
+            "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = $1 AND u.rolname = $2",
+            vec![role.to_string(), member.to_string()],
+            "reading memberships",
+        )
+        .await?;
+        Ok(n.first().copied().unwrap_or_default() > 0)
     }
 
     async fn exists(conn: &mut PgConnection, name: &str) -> Result<bool, EngineError> {
@@ -232,17 +246,10 @@ impl Engine for Postgres {
         let (from_q, to_q) = (pg_ident(from)?, pg_ident(to)?);
         let alter = format!("ALTER ROLE {to_q} {} {}", flag(0, "CREATEDB", "NOCREATEDB"), flag(1, "CREATEROLE", "NOCREATEROLE"));
         Self::run(&mut admin, &alter, "copying the account's attributes").await?;
-        let member = Self::numbers(
-            &mut admin,
-            "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = $1 AND u.rolname = $2",
-            vec![from.to_string(), to.to_string()],
-            "reading memberships",
-        )
-        .await?
-        .first()
-        .copied()
-        .unwrap_or_default();
-        if member == 0 {
+        // Already inheriting from `from`: nothing to add. `from` inheriting from `to` (the pair
+        // after the first copy, read the other way in dual mode): `to` already holds the
+        // privileges `from` has, and the reverse grant would be a membership cycle.
+        if !Self::is_member(&mut admin, to, from).await? && !Self::is_member(&mut admin, from, to).await? {
             Self::run(&mut admin, &format!("GRANT {from_q} TO {to_q}"), "copying grants").await?;
         }
         Ok(())

@@ -193,6 +193,13 @@ async fn suite(t: DbTarget) {
         as_user(&t, &clone.name, &clone.password, &insert).await.is_err(),
         "a grant revoked from the source leaves the clone on re-sync"
     );
+    // Dual mode copies in both directions over time; the way back must work and change nothing
+    // either account can do.
+    e.copy_grants(&clone.name, &source.name).await.expect("copying back from the clone");
+    e.copy_grants(&source.name, &clone.name).await.expect("and forth again");
+    as_user(&t, &source.name, &source.password, &select).await.expect("the source still reads");
+    as_user(&t, &clone.name, &clone.password, &select).await.expect("the clone still reads");
+    assert!(as_user(&t, &clone.name, &clone.password, &insert).await.is_err(), "and still cannot insert");
     made.push(clone);
 
     // Hostile names: quotes, backslashes, spaces and non-ASCII work end to end.

@@ -1,5 +1,6 @@
 //! Runs due work on an interval until shutdown: keys at the end of their deletion window,
-//! keys due for automatic rotation, secrets whose recovery window ended, expired nonces.
+//! keys due for automatic rotation, secret rotations due or to resume, secrets whose recovery
+//! window ended, expired nonces.
 
 use crate::gateway::AppState;
 use std::sync::Arc;
@@ -25,6 +26,12 @@ pub async fn run_once(app: &AppState) {
         Ok(n) => tracing::info!(keys = n, "scheduled key work done"),
         Err(sesame_api::Error::Internal(e)) => tracing::error!(cause = e.cause(), "scheduled key work failed"),
         Err(e) => tracing::warn!(error = %e, "scheduled key work failed"),
+    }
+    match app.services.secrets.run_due_rotations().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(secrets = n, "scheduled rotations done"),
+        Err(sesame_api::Error::Internal(e)) => tracing::error!(cause = e.cause(), "scheduled rotations failed"),
+        Err(e) => tracing::warn!(error = %e, "scheduled rotations failed"),
     }
     match app.services.secrets.run_due().await {
         Ok(0) => {}

@@ -6,7 +6,10 @@
 
 use sesame_api::Timestamp;
 use sesame_api::secrets::{SecretFilter, Tag};
-use sesame_core::model::{AccessKey, Alias, DbInstance, Key, KeyState, KeyVersion, KmsInstance, SealedValue, Secret, SecretVersion};
+use sesame_core::model::{
+    AccessKey, Alias, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation, RotationChange, RotationStep, SealedValue, Secret,
+    SecretVersion,
+};
 use sesame_core::{Store, StoreError};
 
 fn key(id: &str, instance: &str, t: i64) -> Key {
@@ -36,6 +39,7 @@ pub async fn run(store: &dyn Store) {
     secrets(store).await;
     tags(store).await;
     db_instances(store).await;
+    rotations(store).await;
 }
 
 async fn meta(store: &dyn Store) {
@@ -137,6 +141,9 @@ fn secret(name: &str, t: i64) -> Secret {
             data_type: "text".into(),
             stages: vec!["ACSCurrent".into()],
         }],
+        rotation_interval: None,
+        last_rotation: None,
+        next_rotation: None,
         revision: 0,
     }
 }
@@ -147,8 +154,11 @@ fn sealed(b: u8) -> SealedValue {
 
 async fn secrets(store: &dyn Store) {
     let s = secret("app/db", 100);
-    store.insert_secret(&s, &[Tag { tag_key: "env".into(), tag_value: "prod".into() }], &sealed(1)).await.unwrap();
-    assert!(matches!(store.insert_secret(&s, &[], &sealed(1)).await, Err(StoreError::Duplicate)), "duplicate secret names are refused");
+    store.insert_secret(&s, &[Tag { tag_key: "env".into(), tag_value: "prod".into() }], &[("v1", &sealed(1))]).await.unwrap();
+    assert!(
+        matches!(store.insert_secret(&s, &[], &[("v1", &sealed(1))]).await, Err(StoreError::Duplicate)),
+        "duplicate secret names are refused"
+    );
     assert_eq!(store.get_secret("app/db").await.unwrap().as_ref(), Some(&s), "a secret reads back as written");
     assert_eq!(store.get_sealed_value("app/db", "v1").await.unwrap(), Some(sealed(1)));
 
@@ -170,10 +180,10 @@ async fn secrets(store: &dyn Store) {
     store.update_secret(&pruned, None).await.unwrap();
     assert_eq!(store.get_sealed_value("app/db", "v1").await.unwrap(), None);
 
-    store.insert_secret(&secret("app/cache", 200), &[], &sealed(3)).await.unwrap();
+    store.insert_secret(&secret("app/cache", 200), &[], &[("v1", &sealed(3))]).await.unwrap();
     let mut other = secret("web_50%", 300);
     other.description = "front".into();
-    store.insert_secret(&other, &[Tag { tag_key: "env".into(), tag_value: "dev".into() }], &sealed(4)).await.unwrap();
+    store.insert_secret(&other, &[Tag { tag_key: "env".into(), tag_value: "dev".into() }], &[("v1", &sealed(4))]).await.unwrap();
     let names = |v: (Vec<Secret>, i64)| (v.0.into_iter().map(|s| s.name).collect::<Vec<_>>(), v.1);
     assert_eq!(names(store.list_secrets(&[], 0, 10).await.unwrap()), (vec!["app/db".into(), "app/cache".into(), "web_50%".into()], 3));
     assert_eq!(names(store.list_secrets(&[], 1, 1).await.unwrap()), (vec!["app/cache".into()], 3), "pages are stable");
@@ -260,4 +270,69 @@ async fn db_instances(store: &dyn Store) {
     assert_eq!(ids(store.list_db_instances(Some("MariaDB"), 0, 10).await.unwrap()), (vec!["rm-b".into()], 1));
     assert!(store.delete_db_instance("rm-b").await.unwrap());
     assert!(!store.delete_db_instance("rm-b").await.unwrap());
+}
+
+async fn rotations(store: &dyn Store) {
+    let mut s = secret("rds/app", 1000);
+    s.secret_type = "Rds".into();
+    s.rotation_interval = Some(3600);
+    s.next_rotation = Some(Timestamp(5000));
+    s.versions.push(SecretVersion {
+        id: "v0".into(),
+        created: Timestamp(999),
+        data_type: "text".into(),
+        stages: vec!["ACSPrevious".into()],
+    });
+    store.insert_secret(&s, &[], &[("v1", &sealed(1)), ("v0", &sealed(0))]).await.unwrap();
+    let read = store.get_secret("rds/app").await.unwrap().unwrap();
+    assert_eq!((read.rotation_interval, read.next_rotation), (Some(3600), Some(Timestamp(5000))), "rotation fields read back");
+    assert_eq!(store.get_sealed_value("rds/app", "v0").await.unwrap(), Some(sealed(0)), "every inserted version has its value");
+
+    // The pending version and the attempt record are written together.
+    let mut pending = read.clone();
+    pending.versions.push(SecretVersion {
+        id: "v2".into(),
+        created: Timestamp(1001),
+        data_type: "text".into(),
+        stages: vec!["ACSPending".into()],
+    });
+    let attempt = Rotation {
+        secret: "rds/app".into(),
+        version_id: "v2".into(),
+        step: RotationStep::PendingStored,
+        started: Timestamp(1001),
+        attempts: 0,
+        last_error: String::new(),
+        next_retry: Timestamp(1001),
+    };
+    store.update_secret_rotation(&pending, Some(("v2", &sealed(2))), RotationChange::Put(&attempt)).await.unwrap();
+    assert_eq!(store.get_rotation("rds/app").await.unwrap().as_ref(), Some(&attempt));
+    // A write that loses its race leaves the attempt record alone too.
+    assert!(matches!(store.update_secret_rotation(&read, None, RotationChange::Delete).await, Err(StoreError::Conflict)));
+    assert!(store.get_rotation("rds/app").await.unwrap().is_some(), "a conflicting write changed no rotation record");
+    assert_eq!(store.rotations_due(Timestamp(1000)).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.rotations_due(Timestamp(1001)).await.unwrap(), vec!["rds/app".to_string()], "an attempt to resume is due");
+
+    let failed = Rotation {
+        attempts: 1,
+        last_error: "DBInstance.Unreachable".into(),
+        next_retry: Timestamp(2000),
+        step: RotationStep::Applied,
+        ..attempt
+    };
+    store.put_rotation(&failed).await.unwrap();
+    assert_eq!(store.get_rotation("rds/app").await.unwrap(), Some(failed));
+    assert!(store.rotations_due(Timestamp(1999)).await.unwrap().is_empty(), "a failed attempt waits for its retry time");
+    let mut done = store.get_secret("rds/app").await.unwrap().unwrap();
+    done.move_stage("ACSCurrent", "v2");
+    done.move_stage("ACSPrevious", "v1");
+    for v in &mut done.versions {
+        v.stages.retain(|s| s != "ACSPending");
+    }
+    done.next_rotation = Some(Timestamp(9000));
+    store.update_secret_rotation(&done, None, RotationChange::Delete).await.unwrap();
+    assert_eq!(store.get_rotation("rds/app").await.unwrap(), None, "promotion removes the attempt in the same write");
+    assert!(store.rotations_due(Timestamp(8999)).await.unwrap().is_empty());
+    assert_eq!(store.rotations_due(Timestamp(9000)).await.unwrap(), vec!["rds/app".to_string()], "the next automatic rotation is due");
+    store.delete_secret("rds/app").await.unwrap();
 }

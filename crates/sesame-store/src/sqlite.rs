@@ -6,7 +6,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use sesame_api::Timestamp;
 use sesame_api::secrets::{SecretFilter, Tag};
-use sesame_core::model::{AccessKey, Alias, DbInstance, Key, KeyState, KeyVersion, KmsInstance, SealedValue, Secret, SecretVersion};
+use sesame_core::model::{
+    AccessKey, Alias, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation, RotationChange, RotationStep, SealedValue, Secret,
+    SecretVersion,
+};
 use sesame_core::store::{Store, StoreError, StoreResult};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -103,6 +106,21 @@ CREATE TABLE db_instances (
     key_id TEXT NOT NULL,
     created INTEGER NOT NULL,
     revision INTEGER NOT NULL
+);
+"#,
+    r#"
+ALTER TABLE secrets ADD COLUMN rotation_interval INTEGER;
+ALTER TABLE secrets ADD COLUMN last_rotation INTEGER;
+ALTER TABLE secrets ADD COLUMN next_rotation INTEGER;
+CREATE INDEX secrets_next_rotation ON secrets(next_rotation) WHERE next_rotation IS NOT NULL;
+CREATE TABLE rotations (
+    secret TEXT PRIMARY KEY REFERENCES secrets(name) ON DELETE CASCADE,
+    version_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    started INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    next_retry INTEGER NOT NULL
 );
 "#,
 ];
@@ -210,8 +228,7 @@ fn insert_missing_versions(tx: &Transaction<'_>, key: &Key) -> rusqlite::Result<
     Ok(())
 }
 
-const SECRET_COLUMNS: &str =
-    "name, secret_type, instance_id, key_id, description, extended_config, creator, created, updated, planned_delete, policy, revision";
+const SECRET_COLUMNS: &str = "name, secret_type, instance_id, key_id, description, extended_config, creator, created, updated, planned_delete, policy, revision, rotation_interval, last_rotation, next_rotation";
 
 fn secret_from_row(r: &Row<'_>) -> rusqlite::Result<Secret> {
     Ok(Secret {
@@ -228,7 +245,24 @@ fn secret_from_row(r: &Row<'_>) -> rusqlite::Result<Secret> {
         policy: r.get(10)?,
         versions: Vec::new(),
         revision: r.get(11)?,
+        rotation_interval: r.get(12)?,
+        last_rotation: r.get::<_, Option<i64>>(13)?.map(Timestamp),
+        next_rotation: r.get::<_, Option<i64>>(14)?.map(Timestamp),
     })
+}
+
+fn write_rotation(tx: &Transaction<'_>, change: RotationChange<'_>, secret: &str) -> rusqlite::Result<()> {
+    match change {
+        RotationChange::Keep => Ok(()),
+        RotationChange::Delete => tx.execute("DELETE FROM rotations WHERE secret = ?1", [secret]).map(drop),
+        RotationChange::Put(r) => tx
+            .execute(
+                "INSERT INTO rotations (secret, version_id, step, started, attempts, last_error, next_retry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(secret) DO UPDATE SET version_id = excluded.version_id, step = excluded.step, started = excluded.started, attempts = excluded.attempts, last_error = excluded.last_error, next_retry = excluded.next_retry",
+                params![r.secret, r.version_id, r.step.as_str(), r.started.0, r.attempts, r.last_error, r.next_retry.0],
+            )
+            .map(drop),
+    }
 }
 
 fn load_secret(conn: &Connection, name: &str) -> StoreResult<Option<Secret>> {
@@ -304,14 +338,19 @@ fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
     (clauses.join(" AND "), params)
 }
 
+fn insert_version_value(tx: &Transaction<'_>, s: &Secret, id: &str, sealed: &SealedValue) -> rusqlite::Result<()> {
+    let v = s.versions.iter().find(|v| v.id == id);
+    let (created, data_type) = v.map(|v| (v.created.0, v.data_type.as_str())).unwrap_or((s.updated.0, "text"));
+    tx.execute(
+        "INSERT INTO secret_versions (secret, version_id, created, data_type, stages, sealed_key, sealed_value) VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
+        params![s.name, id, created, data_type, sealed.sealed_key, sealed.sealed_value],
+    )
+    .map(drop)
+}
+
 fn write_versions(tx: &Transaction<'_>, s: &Secret, new_version: Option<(&str, &SealedValue)>) -> rusqlite::Result<()> {
     if let Some((id, sealed)) = new_version {
-        let v = s.versions.iter().find(|v| v.id == id);
-        let (created, data_type) = v.map(|v| (v.created.0, v.data_type.as_str())).unwrap_or((s.updated.0, "text"));
-        tx.execute(
-            "INSERT INTO secret_versions (secret, version_id, created, data_type, stages, sealed_key, sealed_value) VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
-            params![s.name, id, created, data_type, sealed.sealed_key, sealed.sealed_value],
-        )?;
+        insert_version_value(tx, s, id, sealed)?;
     }
     let mut update = tx.prepare_cached("UPDATE secret_versions SET stages = ?3 WHERE secret = ?1 AND version_id = ?2")?;
     for v in &s.versions {
@@ -564,12 +603,15 @@ impl Store for SqliteStore {
         self.with(|c| count(c, "SELECT COUNT(*) FROM access_keys", [])).await
     }
 
-    async fn insert_secret(&self, secret: &Secret, tags: &[Tag], first: &SealedValue) -> StoreResult<()> {
-        let (s, tags, first) = (secret.clone(), tags.to_vec(), first.clone());
+    async fn insert_secret(&self, secret: &Secret, tags: &[Tag], values: &[(&str, &SealedValue)]) -> StoreResult<()> {
+        let (s, tags) = (secret.clone(), tags.to_vec());
+        let values: Vec<(String, SealedValue)> = values.iter().map(|(id, v)| (id.to_string(), (*v).clone())).collect();
         self.with(move |c| {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
-                &format!("INSERT INTO secrets ({SECRET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                &format!(
+                    "INSERT INTO secrets ({SECRET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                ),
                 params![
                     s.name,
                     s.secret_type,
@@ -582,14 +624,20 @@ impl Store for SqliteStore {
                     s.updated.0,
                     s.planned_delete.map(|t| t.0),
                     s.policy,
-                    s.revision
+                    s.revision,
+                    s.rotation_interval,
+                    s.last_rotation.map(|t| t.0),
+                    s.next_rotation.map(|t| t.0)
                 ],
             )
             .map_err(map_err)?;
-            let first_id =
-                s.versions.first().map(|v| v.id.clone()).ok_or_else(|| StoreError::Backend("a new secret needs a version".into()))?;
-            write_versions(&tx, &s, Some((&first_id, &first))).map_err(map_err)?;
-            tx.execute("DELETE FROM tags WHERE rtype = 'secret' AND rid = ?1", [&s.name]).map_err(backend)?;
+            if values.is_empty() {
+                return Err(StoreError::Backend("a new secret needs a version".into()));
+            }
+            for (id, v) in &values {
+                insert_version_value(&tx, &s, id, v).map_err(map_err)?;
+            }
+            write_versions(&tx, &s, None).map_err(map_err)?;
             for t in &tags {
                 tx.execute(
                     "INSERT INTO tags (rtype, rid, key, value) VALUES ('secret', ?1, ?2, ?3)",
@@ -607,22 +655,110 @@ impl Store for SqliteStore {
         self.with(move |c| load_secret(c, &name)).await
     }
 
-    async fn update_secret(&self, secret: &Secret, new_version: Option<(&str, &SealedValue)>) -> StoreResult<()> {
+    async fn update_secret_rotation(
+        &self,
+        secret: &Secret,
+        new_version: Option<(&str, &SealedValue)>,
+        rotation: RotationChange<'_>,
+    ) -> StoreResult<()> {
         let s = secret.clone();
         let new_version = new_version.map(|(id, v)| (id.to_string(), v.clone()));
+        let rotation: Option<Option<Rotation>> = match rotation {
+            RotationChange::Keep => None,
+            RotationChange::Delete => Some(None),
+            RotationChange::Put(r) => Some(Some(r.clone())),
+        };
         self.with(move |c| {
             let tx = c.transaction().map_err(backend)?;
             let changed = tx
                 .execute(
-                    "UPDATE secrets SET description = ?2, extended_config = ?3, updated = ?4, planned_delete = ?5, policy = ?6, key_id = ?7, revision = revision + 1 WHERE name = ?1 AND revision = ?8",
-                    params![s.name, s.description, s.extended_config, s.updated.0, s.planned_delete.map(|t| t.0), s.policy, s.key_id, s.revision],
+                    "UPDATE secrets SET description = ?2, extended_config = ?3, updated = ?4, planned_delete = ?5, policy = ?6, key_id = ?7, rotation_interval = ?9, last_rotation = ?10, next_rotation = ?11, revision = revision + 1 WHERE name = ?1 AND revision = ?8",
+                    params![
+                        s.name,
+                        s.description,
+                        s.extended_config,
+                        s.updated.0,
+                        s.planned_delete.map(|t| t.0),
+                        s.policy,
+                        s.key_id,
+                        s.revision,
+                        s.rotation_interval,
+                        s.last_rotation.map(|t| t.0),
+                        s.next_rotation.map(|t| t.0)
+                    ],
                 )
                 .map_err(map_err)?;
             if changed == 0 {
                 return Err(StoreError::Conflict);
             }
             write_versions(&tx, &s, new_version.as_ref().map(|(id, v)| (id.as_str(), v))).map_err(map_err)?;
+            let change = match &rotation {
+                None => RotationChange::Keep,
+                Some(None) => RotationChange::Delete,
+                Some(Some(r)) => RotationChange::Put(r),
+            };
+            write_rotation(&tx, change, &s.name).map_err(map_err)?;
             tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_rotation(&self, secret: &str) -> StoreResult<Option<Rotation>> {
+        let secret = secret.to_string();
+        self.with(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT secret, version_id, step, started, attempts, last_error, next_retry FROM rotations WHERE secret = ?1",
+                    [&secret],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, i64>(6)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(backend)?;
+            row.map(|(secret, version_id, step, started, attempts, last_error, next_retry)| {
+                Ok(Rotation {
+                    step: RotationStep::parse(&step)
+                        .ok_or_else(|| StoreError::Backend(format!("rotation of {secret} has unknown step {step:?}")))?,
+                    secret,
+                    version_id,
+                    started: Timestamp(started),
+                    attempts,
+                    last_error,
+                    next_retry: Timestamp(next_retry),
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn put_rotation(&self, rotation: &Rotation) -> StoreResult<()> {
+        let r = rotation.clone();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            write_rotation(&tx, RotationChange::Put(&r), &r.secret).map_err(map_err)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn rotations_due(&self, now: Timestamp) -> StoreResult<Vec<String>> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT secret FROM rotations WHERE next_retry <= ?1 UNION SELECT name FROM secrets WHERE next_rotation <= ?1 AND rotation_interval IS NOT NULL AND planned_delete IS NULL",
+                )
+                .map_err(backend)?;
+            stmt.query_map([now.0], |r| r.get(0)).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
         })
         .await
     }

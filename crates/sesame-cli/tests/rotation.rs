@@ -1,0 +1,222 @@
+//! Rds secrets rotated on the real PostgreSQL and MariaDB through the real server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sesame_api::rds::RDS_API_VERSION;
+use sesame_client::{Client, ClientError};
+use sesame_engines::{AccountSpec, DbTarget, Engine, EngineKind, Permission, TlsMode};
+
+const DB: &str = "sesame_test";
+
+fn pg_admin() -> DbTarget {
+    DbTarget {
+        kind: EngineKind::PostgreSql,
+        host: "127.0.0.1".into(),
+        port: 5432,
+        admin_user: "sesame_admin".into(),
+        admin_password: SecretString::from("sesame-admin-test-pw".to_string()),
+        admin_database: Some(DB.into()),
+        tls: TlsMode::Disable,
+        account_host: None,
+    }
+}
+
+fn maria_admin() -> DbTarget {
+    DbTarget {
+        kind: EngineKind::MariaDb,
+        port: 3306,
+        admin_user: "root".into(),
+        admin_password: SecretString::from(String::new()),
+        admin_database: None,
+        ..pg_admin()
+    }
+}
+
+async fn register(c: &Client, id: &str, t: &DbTarget) {
+    let engine = t.kind.as_str().to_string();
+    let port = t.port.to_string();
+    let pw = secrecy::ExposeSecret::expose_secret(&t.admin_password).to_string();
+    let mut p = vec![
+        ("DBInstanceId", id),
+        ("Engine", engine.as_str()),
+        ("ConnectionString", "127.0.0.1"),
+        ("Port", port.as_str()),
+        ("AccountName", t.admin_user.as_str()),
+        ("AccountPassword", pw.as_str()),
+    ];
+    if let Some(db) = &t.admin_database {
+        p.push(("AdminDatabase", db.as_str()));
+    }
+    c.call_version(RDS_API_VERSION, "RegisterDBInstance", &p).await.unwrap();
+}
+
+/// The account and password a stage of the secret holds.
+async fn stage(c: &Client, name: &str, stage: &str) -> (String, String) {
+    let v = c.call("GetSecretValue", &[("SecretName", name), ("VersionStage", stage)]).await.unwrap();
+    let data: Value = serde_json::from_str(v["SecretData"].as_str().unwrap()).unwrap();
+    (data["AccountName"].as_str().unwrap().to_string(), data["AccountPassword"].as_str().unwrap().to_string())
+}
+
+async fn logs_on(e: &dyn Engine, account: &(String, String)) -> bool {
+    e.check_login(&account.0, &SecretString::from(account.1.clone()), Some(DB)).await.is_ok()
+}
+
+async fn create_rds(c: &Client, name: &str, mode: &str, db_id: &str, accounts: Value) {
+    let cfg = json!({"SecretSubType": mode, "DBInstanceId": db_id, "CustomData": {"DBName": DB}}).to_string();
+    let data = json!({ "Accounts": accounts }).to_string();
+    c.call(
+        "CreateSecret",
+        &[("SecretName", name), ("SecretType", "Rds"), ("VersionId", "v1"), ("SecretData", &data), ("ExtendedConfig", &cfg)],
+    )
+    .await
+    .unwrap();
+}
+
+async fn rotation_suite(t: DbTarget, db_id: &str) {
+    let server = common::TestServer::start(&["--plain-http"]);
+    let c = server.client();
+    register(&c, db_id, &t).await;
+    let admin = sesame_engines::connect(t.clone()).unwrap();
+    let run = sesame_crypto::random::id_suffix(5).unwrap();
+    let perm = AccountSpec::Standard { database: DB.into(), permission: Permission::ReadWrite };
+
+    // Single mode, imported with a wrong password: the first rotation heals it.
+    let single = format!("st_{run}_single");
+    admin.create_account(&single, &sesame_engines::generate_password().unwrap(), &perm).await.unwrap();
+    create_rds(&c, "rds/single", "SingleUser", db_id, json!([{"AccountName": single, "AccountPassword": "not-the-real-one"}])).await;
+    let imported = stage(&c, "rds/single", "ACSCurrent").await;
+    assert!(!logs_on(admin.as_ref(), &imported).await, "the imported password is wrong");
+    let r = c.call("RotateSecret", &[("SecretName", "rds/single"), ("VersionId", "r1")]).await.unwrap();
+    assert_eq!(r["VersionId"], "r1");
+    let current = stage(&c, "rds/single", "ACSCurrent").await;
+    assert_eq!(current.0, single);
+    assert!(logs_on(admin.as_ref(), &current).await, "after the first rotation ACSCurrent logs on");
+    assert_eq!(stage(&c, "rds/single", "ACSPrevious").await, imported);
+    // Idempotent by VersionId.
+    c.call("RotateSecret", &[("SecretName", "rds/single"), ("VersionId", "r1")]).await.unwrap();
+    assert_eq!(stage(&c, "rds/single", "ACSCurrent").await, current, "the same VersionId rotates once");
+    let versions = c.call("ListSecretVersionIds", &[("SecretName", "rds/single"), ("IncludeDeprecated", "true")]).await.unwrap();
+    assert_eq!(versions["TotalCount"], 2);
+
+    // Dual mode from one imported account: the clone appears, and both stages always log on.
+    let dual = format!("st_{run}_dual");
+    let dual_pw = sesame_engines::generate_password().unwrap();
+    admin.create_account(&dual, &dual_pw, &perm).await.unwrap();
+    create_rds(
+        &c,
+        "rds/dual",
+        "DoubleUsers",
+        db_id,
+        json!([{"AccountName": dual, "AccountPassword": secrecy::ExposeSecret::expose_secret(&dual_pw)}]),
+    )
+    .await;
+    let mut seen = Vec::new();
+    for i in 0..6 {
+        c.call("RotateSecret", &[("SecretName", "rds/dual"), ("VersionId", &format!("d{i}"))]).await.unwrap();
+        let (cur, prev) = (stage(&c, "rds/dual", "ACSCurrent").await, stage(&c, "rds/dual", "ACSPrevious").await);
+        assert_ne!(cur.0, prev.0, "the two stages name different accounts");
+        assert!(logs_on(admin.as_ref(), &cur).await && logs_on(admin.as_ref(), &prev).await, "rotation {i}: both stages log on");
+        seen.push(cur.0);
+    }
+    assert_eq!(seen[0], format!("{dual}_clone"), "the first rotation creates the clone");
+    assert!(seen.windows(2).all(|w| w[0] != w[1]), "the accounts alternate: {seen:?}");
+    let d = c.call("DescribeSecret", &[("SecretName", "rds/dual")]).await.unwrap();
+    assert!(d["LastRotationDate"].is_string() && d["RotationHealth"]["InProgress"] == false, "{d}");
+
+    // Refusals.
+    c.call("CreateSecret", &[("SecretName", "generic"), ("VersionId", "v1"), ("SecretData", "x")]).await.unwrap();
+    let e = c.call("RotateSecret", &[("SecretName", "generic"), ("VersionId", "x")]).await.unwrap_err();
+    assert_eq!(e.code(), Some("InvalidParameter"));
+    let e = c.call("PutSecretValue", &[("SecretName", "rds/dual"), ("VersionId", "x"), ("SecretData", "y")]).await.unwrap_err();
+    assert_eq!(e.code(), Some("InvalidParameter"), "Rds versions change only by rotation");
+    let e = c.call("GetSecretValue", &[("SecretName", "rds/dual"), ("VersionStage", "ACSPending")]).await.unwrap_err();
+    assert_eq!(e.code(), Some("InvalidParameter"));
+    let cfg = json!({"SecretSubType": "SingleUser", "DBInstanceId": "not-registered"}).to_string();
+    let e = c
+        .call(
+            "CreateSecret",
+            &[
+                ("SecretName", "rds/none"),
+                ("SecretType", "Rds"),
+                ("VersionId", "v1"),
+                ("SecretData", r#"{"Accounts":[{"AccountName":"a","AccountPassword":"b"}]}"#),
+                ("ExtendedConfig", &cfg),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Api { status: 404, .. }), "{e}");
+
+    for name in [single, dual.clone(), format!("{dual}_clone")] {
+        admin.drop_account(&name).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn postgresql_rds_secrets_rotate_in_single_and_dual_mode() {
+    rotation_suite(pg_admin(), "pg-rot").await;
+}
+
+#[tokio::test]
+async fn mariadb_rds_secrets_rotate_in_single_and_dual_mode() {
+    rotation_suite(maria_admin(), "maria-rot").await;
+}
+
+#[tokio::test]
+async fn a_failed_rotation_is_recorded_retried_and_never_breaks_the_current_version() {
+    let server = common::TestServer::start(&["--plain-http"]);
+    let c = server.client();
+    let root = sesame_engines::connect(pg_admin()).unwrap();
+    let run = sesame_crypto::random::id_suffix(5).unwrap();
+    // An administrator of our own, whose password we can break and mend.
+    let admin_name = format!("st_{run}_admin");
+    let admin_pw = sesame_engines::generate_password().unwrap();
+    root.create_account(&admin_name, &admin_pw, &AccountSpec::Privileged).await.unwrap();
+    let t = DbTarget { admin_user: admin_name.clone(), admin_password: admin_pw.clone(), ..pg_admin() };
+    register(&c, "pg-flaky", &t).await;
+    let app = format!("st_{run}_app");
+    let app_pw = sesame_engines::generate_password().unwrap();
+    root.create_account(&app, &app_pw, &AccountSpec::Standard { database: DB.into(), permission: Permission::ReadOnly }).await.unwrap();
+    create_rds(
+        &c,
+        "rds/flaky",
+        "SingleUser",
+        "pg-flaky",
+        json!([{"AccountName": app, "AccountPassword": secrecy::ExposeSecret::expose_secret(&app_pw)}]),
+    )
+    .await;
+    let before = stage(&c, "rds/flaky", "ACSCurrent").await;
+
+    // The administrator Sesame logs on with stops working: the attempt fails and is recorded.
+    root.set_password(&admin_name, &sesame_engines::generate_password().unwrap()).await.unwrap();
+    let e = c.call("RotateSecret", &[("SecretName", "rds/flaky"), ("VersionId", "f1")]).await.unwrap_err();
+    assert_eq!(e.code(), Some("DBInstance.LogonFailed"), "{e}");
+    assert!(logs_on(root.as_ref(), &stage(&c, "rds/flaky", "ACSCurrent").await).await, "ACSCurrent still logs on");
+    assert_eq!(stage(&c, "rds/flaky", "ACSCurrent").await, before);
+    let d = c.call("DescribeSecret", &[("SecretName", "rds/flaky")]).await.unwrap();
+    let h = &d["RotationHealth"];
+    assert_eq!(
+        (h["InProgress"].as_bool(), h["Attempts"].as_i64(), h["Step"].as_str()),
+        (Some(true), Some(1), Some("PendingStored")),
+        "{d}"
+    );
+    assert!(h["LastError"].as_str().unwrap().contains("DBInstance.LogonFailed") && h["NextRetry"].is_string(), "{d}");
+    let e = c.call("RotateSecret", &[("SecretName", "rds/flaky"), ("VersionId", "other")]).await.unwrap_err();
+    assert!(matches!(e, ClientError::Api { status: 429, .. }), "a second rotation waits for the first: {e}");
+
+    // The administrator works again: retrying the same rotation completes it.
+    root.set_password(&admin_name, &admin_pw).await.unwrap();
+    c.call("RotateSecret", &[("SecretName", "rds/flaky"), ("VersionId", "f1")]).await.unwrap();
+    let after = stage(&c, "rds/flaky", "ACSCurrent").await;
+    assert_ne!(after.1, before.1);
+    assert!(logs_on(root.as_ref(), &after).await);
+    assert!(!logs_on(root.as_ref(), &before).await, "single mode: the old password no longer works");
+    let d = c.call("DescribeSecret", &[("SecretName", "rds/flaky")]).await.unwrap();
+    assert_eq!(d["RotationHealth"]["InProgress"], false);
+    for name in [app, admin_name] {
+        root.drop_account(&name).await.unwrap();
+    }
+}

@@ -1,0 +1,343 @@
+//! Rotation of Rds secrets: a persisted state machine, one record per secret in progress.
+//!
+//! ```text
+//! planned → PendingStored (new password sealed under ACSPending, record written in the same
+//!           transaction) → Applied (the database has it) → Verified (a logon with it worked)
+//!         → promoted (ACSCurrent/ACSPrevious moved and the record removed in one transaction)
+//! ```
+//!
+//! Each step is recorded before the next begins, and every step can be redone, so a crash at any
+//! point resumes where it stopped; the database never holds a password that no stored version
+//! knows, because the version is stored before the database is touched. A failed step keeps the
+//! record with its error, attempt count and next retry (exponential backoff, at most an hour),
+//! and the scheduler tries again.
+//!
+//! Single mode sets a new password on the one account (the current version is briefly stale, so
+//! clients retry once on an authentication failure). Dual mode sets it on the account under
+//! ACSPrevious, re-syncs that account's grants from the current one, and swaps the stages, so
+//! the account clients hold stays valid; an imported single account gets `<name>_clone` (with
+//! the same grants) at the first rotation.
+
+use crate::engine::{AccountSpec, generate_password};
+use crate::model::{Rotation, RotationChange, RotationStep, Secret, SecretVersion};
+use crate::secrets::SecretService;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value, json};
+use sesame_api::Error;
+use sesame_api::error::Result;
+use sesame_api::kms::{KeyRef, Sensitive};
+use sesame_api::secrets::{CURRENT, PENDING, PREVIOUS, RdsMode, RdsSpec, RotationFields, RotationHealth};
+
+/// RotateSecret's limit per secret.
+pub const MAX_ROTATIONS_PER_HOUR: usize = 50;
+/// Backoff of failed attempts: 30 s, doubling, at most an hour.
+pub const FIRST_RETRY_SECS: i64 = 30;
+pub const MAX_RETRY_SECS: i64 = 3_600;
+
+/// A version's value for an Rds secret: one account, flat, as GetSecretValue returns it.
+pub(crate) fn account_value(name: &str, password: &str) -> Sensitive<String> {
+    Sensitive::new(json!({"AccountName": name, "AccountPassword": password}).to_string())
+}
+
+pub(crate) struct Account {
+    pub name: String,
+    pub password: SecretString,
+}
+
+fn parse_account(value: &str) -> Result<Account> {
+    let v: Value = serde_json::from_str(value).map_err(|_| Error::internal("an Rds version's value is not JSON"))?;
+    let name = v.get("AccountName").and_then(Value::as_str).ok_or_else(|| Error::internal("an Rds version has no AccountName"))?;
+    let password =
+        v.get("AccountPassword").and_then(Value::as_str).ok_or_else(|| Error::internal("an Rds version has no AccountPassword"))?;
+    Ok(Account { name: name.to_string(), password: SecretString::from(password.to_string()) })
+}
+
+pub(crate) struct RdsConfig {
+    pub mode: RdsMode,
+    pub db_instance_id: String,
+}
+
+pub(crate) fn rds_config_of(s: &Secret) -> Result<RdsConfig> {
+    let v: Value = s
+        .extended_config
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .ok_or_else(|| Error::internal("an Rds secret has no extended configuration"))?;
+    Ok(RdsConfig {
+        mode: v
+            .get("SecretSubType")
+            .and_then(Value::as_str)
+            .and_then(RdsMode::parse)
+            .ok_or_else(|| Error::internal("an Rds secret has no SecretSubType"))?,
+        db_instance_id: v
+            .get("DBInstanceId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::internal("an Rds secret has no DBInstanceId"))?
+            .to_string(),
+    })
+}
+
+/// The stored extended configuration of a new Rds secret: its sub-type, instance and CustomData.
+pub(crate) fn rds_config(spec: &RdsSpec, original: Option<&str>) -> String {
+    let custom = original
+        .and_then(|c| serde_json::from_str::<Value>(c).ok())
+        .and_then(|v| v.get("CustomData").cloned())
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    json!({"SecretSubType": spec.mode.as_str(), "DBInstanceId": spec.db_instance_id, "CustomData": custom}).to_string()
+}
+
+/// The second account of a dual pair made from one imported account.
+pub fn clone_name(account: &str) -> String {
+    format!("{account}_clone")
+}
+
+fn backoff(attempts: i64) -> i64 {
+    let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+    FIRST_RETRY_SECS.saturating_mul(1_i64 << exp).min(MAX_RETRY_SECS)
+}
+
+/// Rotation fields of a managed secret's responses (none for generic secrets).
+pub(crate) fn rotation_fields(s: &Secret) -> RotationFields {
+    if s.secret_type == "Generic" {
+        return RotationFields::default();
+    }
+    RotationFields {
+        automatic_rotation: Some(if s.rotation_interval.is_some() { "Enabled" } else { "Disabled" }.into()),
+        rotation_interval: s.rotation_interval.map(|i| format!("{i}s")),
+        last_rotation_date: s.last_rotation.map(|t| t.to_string()),
+        next_rotation_date: s.next_rotation.map(|t| t.to_string()),
+    }
+}
+
+impl SecretService {
+    /// Rotates an Rds secret now, or resumes the rotation in progress. With a `version_id`
+    /// the call is idempotent: a version that exists already is the answer.
+    pub async fn rotate(&self, name: &str, version_id: Option<&str>) -> Result<String> {
+        let s = self.load_live(name).await?;
+        if s.secret_type != "Rds" {
+            return Err(Error::invalid(
+                "SecretName",
+                format!("{name} is a {} secret; RotateSecret is for Rds secrets (use PutSecretValue)", s.secret_type),
+            ));
+        }
+        let cfg = rds_config_of(&s)?;
+        let pending = s.with_stage(PENDING).map(|v| v.id.clone());
+        if let Some(v) = version_id {
+            if s.version(v).is_some() && pending.as_deref() != Some(v) {
+                return Ok(v.to_string());
+            }
+            if let Some(p) = pending.as_ref().filter(|p| p.as_str() != v) {
+                return Err(Error::Throttling(format!("secret {name} is being rotated to version {p}; try again later")));
+            }
+        }
+        let version = match pending {
+            Some(p) => p,
+            None => {
+                let hour_ago = self.deps.clock.now().seconds() - 3_600;
+                if s.versions.iter().filter(|v| v.created.seconds() > hour_ago).count() >= MAX_ROTATIONS_PER_HOUR {
+                    return Err(Error::Throttling(format!("secret {name} was rotated {MAX_ROTATIONS_PER_HOUR} times in the last hour")));
+                }
+                self.stage_pending(&s, &cfg, version_id).await?
+            }
+        };
+        self.finish(name, &cfg, &version).await?;
+        Ok(version)
+    }
+
+    async fn account_at(&self, s: &Secret, version_id: &str) -> Result<Account> {
+        parse_account(Sensitive::new(self.open(&s.name, version_id).await?).expose_secret())
+    }
+
+    async fn account_with(&self, s: &Secret, stage: &str) -> Result<Option<Account>> {
+        match s.with_stage(stage) {
+            Some(v) => Ok(Some(self.account_at(s, &v.id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Step 1: the new password, sealed under ACSPending, and the attempt record, in one write.
+    async fn stage_pending(&self, s: &Secret, cfg: &RdsConfig, version_id: Option<&str>) -> Result<String> {
+        let current =
+            self.account_with(s, CURRENT).await?.ok_or_else(|| Error::internal(format!("secret {} has no ACSCurrent", s.name)))?;
+        let target = match cfg.mode {
+            RdsMode::SingleUser => current.name.clone(),
+            RdsMode::DoubleUsers => match self.account_with(s, PREVIOUS).await? {
+                Some(previous) if previous.name != current.name => previous.name,
+                _ => clone_name(&current.name),
+            },
+        };
+        let password = generate_password().map_err(Error::internal)?;
+        let id = match version_id {
+            Some(v) => v.to_string(),
+            None => sesame_crypto::random::uuid().map_err(Error::internal)?.to_lowercase(),
+        };
+        let key = self.keys.resolve(&KeyRef::Id(s.key_id.clone())).await?;
+        let sealed = self.seal(&key, &s.name, &id, account_value(&target, password.expose_secret()).expose_secret().as_bytes())?;
+        let now = self.deps.clock.now();
+        let attempt = Rotation {
+            secret: s.name.clone(),
+            version_id: id.clone(),
+            step: RotationStep::PendingStored,
+            started: now,
+            attempts: 0,
+            last_error: String::new(),
+            next_retry: now,
+        };
+        self.modify_with(&s.name, Some((&id, &sealed)), RotationChange::Put(&attempt), |s| {
+            if let Some(p) = s.with_stage(PENDING) {
+                return Err(Error::Throttling(format!("secret {} is being rotated to version {}; try again later", s.name, p.id)));
+            }
+            if s.version(&id).is_some() {
+                return Err(Error::ResourceExist(format!("version {id} of secret {}", s.name)));
+            }
+            s.versions.push(SecretVersion { id: id.clone(), created: now, data_type: "text".into(), stages: vec![PENDING.into()] });
+            Ok(())
+        })
+        .await?;
+        Ok(id)
+    }
+
+    /// Steps 2–4, from wherever the record says the attempt stopped. A failure is recorded for
+    /// the scheduler's retry and returned.
+    async fn finish(&self, name: &str, cfg: &RdsConfig, version: &str) -> Result<()> {
+        let now = self.deps.clock.now();
+        let mut attempt = match self.deps.store.get_rotation(name).await? {
+            Some(a) if a.version_id == version => a,
+            // A pending version without its record cannot happen (they are written together);
+            // redo everything rather than trust a stale record.
+            _ => Rotation {
+                secret: name.into(),
+                version_id: version.into(),
+                step: RotationStep::PendingStored,
+                started: now,
+                attempts: 0,
+                last_error: String::new(),
+                next_retry: now,
+            },
+        };
+        let s = self.load(name).await?;
+        let result = async {
+            let account = self.account_at(&s, version).await?;
+            let current =
+                self.account_with(&s, CURRENT).await?.ok_or_else(|| Error::internal(format!("secret {name} has no ACSCurrent")))?;
+            self.apply_and_verify(cfg, &mut attempt, &account, &current).await
+        }
+        .await;
+        match result {
+            Ok(()) => self.promote(name, version).await,
+            Err(e) => {
+                attempt.attempts += 1;
+                attempt.last_error = format!("{}: {}", e.code(), e.message());
+                attempt.next_retry = now.plus_seconds(backoff(attempt.attempts));
+                self.deps.store.put_rotation(&attempt).await?;
+                tracing::warn!(secret = %name, attempts = attempt.attempts, error = %attempt.last_error, "rotation attempt failed; it will be retried");
+                Err(e)
+            }
+        }
+    }
+
+    async fn apply_and_verify(&self, cfg: &RdsConfig, attempt: &mut Rotation, account: &Account, current: &Account) -> Result<()> {
+        let db = self.dbs.get(&cfg.db_instance_id).await?;
+        let engine = self.dbs.engine(&db).await?;
+        let fail = |e| crate::dbs::engine_error(&db, e);
+        let second_account = cfg.mode == RdsMode::DoubleUsers && account.name != current.name;
+        if attempt.step == RotationStep::PendingStored {
+            if second_account && !engine.account_exists(&account.name).await.map_err(fail)? {
+                engine.create_account(&account.name, &account.password, &AccountSpec::LoginOnly).await.map_err(fail)?;
+            } else {
+                engine.set_password(&account.name, &account.password).await.map_err(fail)?;
+            }
+            attempt.step = RotationStep::Applied;
+            self.deps.store.put_rotation(attempt).await?;
+        }
+        if attempt.step == RotationStep::Applied {
+            if second_account {
+                engine.copy_grants(&current.name, &account.name).await.map_err(fail)?;
+            }
+            engine.check_login(&account.name, &account.password, None).await.map_err(fail)?;
+            attempt.step = RotationStep::Verified;
+            self.deps.store.put_rotation(attempt).await?;
+        }
+        Ok(())
+    }
+
+    /// Step 4: ACSPending becomes ACSCurrent, the old current becomes ACSPrevious, and the record
+    /// goes, in one write.
+    async fn promote(&self, name: &str, version: &str) -> Result<()> {
+        let now = self.deps.clock.now();
+        self.modify_with(name, None, RotationChange::Delete, |s| {
+            let old = s.with_stage(CURRENT).map(|v| v.id.clone());
+            s.move_stage(CURRENT, version);
+            if let Some(old) = old.filter(|o| o != version) {
+                s.move_stage(PREVIOUS, &old);
+            }
+            for v in &mut s.versions {
+                v.stages.retain(|st| st != PENDING);
+            }
+            s.last_rotation = Some(now);
+            s.next_rotation = s.rotation_interval.map(|i| now.plus_seconds(i));
+            s.updated = now;
+            crate::secrets::prune_versions(s);
+            Ok(())
+        })
+        .await?;
+        tracing::info!(secret = %name, version = %version, "rotated");
+        Ok(())
+    }
+
+    pub(crate) async fn health(&self, s: &Secret) -> Result<Option<RotationHealth>> {
+        if s.secret_type == "Generic" {
+            return Ok(None);
+        }
+        Ok(Some(match self.deps.store.get_rotation(&s.name).await? {
+            Some(r) => RotationHealth {
+                in_progress: true,
+                step: r.step.as_str().into(),
+                attempts: r.attempts,
+                last_error: r.last_error,
+                next_retry: r.next_retry.to_string(),
+            },
+            None => RotationHealth {
+                in_progress: false,
+                step: String::new(),
+                attempts: 0,
+                last_error: String::new(),
+                next_retry: String::new(),
+            },
+        }))
+    }
+
+    /// Rotations to resume or retry, and automatic rotations that are due. Called by the
+    /// scheduler; each failure is recorded on its secret and logged.
+    pub async fn run_due_rotations(&self) -> Result<usize> {
+        let due = self.deps.store.rotations_due(self.deps.clock.now()).await?;
+        let mut done = 0;
+        for name in due {
+            match self.rotate(&name, None).await {
+                Ok(_) => done += 1,
+                Err(e) => tracing::warn!(secret = %name, error = %e.code(), "scheduled rotation did not complete"),
+            }
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_thirty_seconds_to_an_hour() {
+        assert_eq!((backoff(1), backoff(2), backoff(3)), (30, 60, 120));
+        assert_eq!(backoff(8), 3_600);
+        assert_eq!(backoff(i64::MAX), 3_600);
+    }
+
+    #[test]
+    fn account_values_round_trip_even_with_quotes() {
+        let v = account_value("a\"b", "p'\\w");
+        let a = parse_account(v.expose_secret()).unwrap();
+        assert_eq!((a.name.as_str(), a.password.expose_secret()), ("a\"b", "p'\\w"));
+        assert!(!format!("{v:?}").contains("p'"));
+    }
+}
