@@ -125,6 +125,15 @@ struct ServeArgs {
     /// Store URL (default sqlite://<data dir>/sesame.db)
     #[arg(long, env = "SESAME_STORE_URL")]
     store: Option<String>,
+    /// Rotations of one secret per hour (Alibaba's limit is 50)
+    #[arg(long, env = "SESAME_MAX_ROTATIONS_PER_HOUR", default_value_t = 50)]
+    max_rotations_per_hour: usize,
+    /// Seconds a worker holds a secret's rotation before another may take it over
+    #[arg(long, env = "SESAME_ROTATION_LEASE_SECS", default_value_t = 60)]
+    rotation_lease_secs: i64,
+    /// Seconds between runs of the scheduler (rotations due, deletion windows)
+    #[arg(long, env = "SESAME_SCHEDULER_SECS", default_value_t = 30)]
+    scheduler_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -989,7 +998,11 @@ async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
         tls,
         region: args.region,
         store_url: args.store,
-        scheduler_every: Duration::from_secs(30),
+        scheduler_every: Duration::from_secs(args.scheduler_secs.max(1)),
+        limits: sesame_core::Limits {
+            max_rotations_per_hour: args.max_rotations_per_hour,
+            rotation_lease_secs: args.rotation_lease_secs.max(1),
+        },
     };
     let running = sesame_server::start(cfg, shutdown.clone()).await.context("starting the server")?;
     let scheme = if running.https { "https" } else { "http" };

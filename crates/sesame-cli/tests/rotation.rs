@@ -220,3 +220,142 @@ async fn a_failed_rotation_is_recorded_retried_and_never_breaks_the_current_vers
         root.drop_account(&name).await.unwrap();
     }
 }
+
+async fn version_of(c: &Client, name: &str, stage: &str) -> String {
+    c.call("GetSecretValue", &[("SecretName", name), ("VersionStage", stage)]).await.unwrap()["VersionId"].as_str().unwrap().to_string()
+}
+
+/// The server kills itself (SIGKILL) right after each step of a rotation; restarted on the same
+/// data, it finishes the rotation by itself, and ACSCurrent logs on.
+#[tokio::test]
+async fn a_rotation_killed_at_any_step_completes_after_a_restart() {
+    let root = sesame_engines::connect(pg_admin()).unwrap();
+    let fast = [("SESAME_ROTATION_LEASE_SECS", "1"), ("SESAME_SCHEDULER_SECS", "1")];
+    for point in ["PendingStored", "ApplyUnrecorded", "Applied", "Verified"] {
+        let dir = common::unique_dir("crash");
+        let mut env = fast.to_vec();
+        env.push(("SESAME_FAULT_CRASH_AT", point));
+        let mut first = common::TestServer::start_in_env(dir.clone(), &["--plain-http"], &env);
+        let c = first.client();
+        register(&c, "pg", &pg_admin()).await;
+        let app = format!("st_{}_crash", sesame_crypto::random::id_suffix(5).unwrap());
+        let pw = sesame_engines::generate_password().unwrap();
+        root.create_account(&app, &pw, &AccountSpec::Standard { database: DB.into(), permission: Permission::ReadOnly }).await.unwrap();
+        create_rds(
+            &c,
+            "rds/crash",
+            "SingleUser",
+            "pg",
+            json!([{"AccountName": app, "AccountPassword": secrecy::ExposeSecret::expose_secret(&pw)}]),
+        )
+        .await;
+        let before = stage(&c, "rds/crash", "ACSCurrent").await;
+
+        let r = c.call("RotateSecret", &[("SecretName", "rds/crash"), ("VersionId", "k1")]).await;
+        assert!(matches!(r, Err(ClientError::Transport { .. })), "{point}: the server should have died, got {r:?}");
+        let status = first.child.wait().unwrap();
+        assert!(!status.success(), "{point}: killed, not exited ({status:?})");
+        let old_works = logs_on(root.as_ref(), &before).await;
+        assert_eq!(
+            old_works,
+            point == "PendingStored",
+            "{point}: the database has the new password exactly when the crash came after applying it"
+        );
+
+        let second = common::TestServer::start_in_env(dir.clone(), &["--plain-http"], &fast);
+        let c = second.client();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let d = c.call("DescribeSecret", &[("SecretName", "rds/crash")]).await.unwrap();
+            if d["RotationHealth"]["InProgress"] == false {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{point}: the restarted server did not finish the rotation: {d}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(version_of(&c, "rds/crash", "ACSCurrent").await, "k1", "{point}: the interrupted rotation was completed, not redone");
+        let after = stage(&c, "rds/crash", "ACSCurrent").await;
+        assert!(logs_on(root.as_ref(), &after).await, "{point}: ACSCurrent logs on after the restart");
+        assert_eq!(stage(&c, "rds/crash", "ACSPrevious").await, before);
+        root.drop_account(&app).await.unwrap();
+    }
+}
+
+/// Clients log on with ACSCurrent, fetched through the API at every logon, while the secret
+/// rotates again and again. Rotations are `period` apart: dual mode promises that an account
+/// stays valid for one rotation period, so a period must outlast a client's fetch and logon
+/// (real periods are hours; back to back, a client could see two rotations between its fetch
+/// and its logon).
+async fn rotate_under_load(t: DbTarget, mode: &str, rotations: usize, period: std::time::Duration, retry_once: bool) -> (usize, usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let server =
+        common::TestServer::start_in_env(common::unique_dir("load"), &["--plain-http"], &[("SESAME_MAX_ROTATIONS_PER_HOUR", "100000")]);
+    let c = Arc::new(server.client());
+    register(&c, "db", &t).await;
+    let root: Arc<dyn Engine> = Arc::from(sesame_engines::connect(t.clone()).unwrap());
+    let app = format!("st_{}_load", sesame_crypto::random::id_suffix(5).unwrap());
+    let pw = sesame_engines::generate_password().unwrap();
+    root.create_account(&app, &pw, &AccountSpec::Standard { database: DB.into(), permission: Permission::ReadOnly }).await.unwrap();
+    create_rds(&c, "rds/load", mode, "db", json!([{"AccountName": app, "AccountPassword": secrecy::ExposeSecret::expose_secret(&pw)}]))
+        .await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (failures, logons) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let (c, root, stop, failures, logons) = (c.clone(), root.clone(), stop.clone(), failures.clone(), logons.clone());
+        clients.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let mut ok = logs_on(root.as_ref(), &stage(&c, "rds/load", "ACSCurrent").await).await;
+                if !ok && retry_once {
+                    // The client's one retry: a short back-off, a fresh fetch, a new logon.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    ok = logs_on(root.as_ref(), &stage(&c, "rds/load", "ACSCurrent").await).await;
+                }
+                if ok {
+                    logons.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for i in 0..rotations {
+        c.call("RotateSecret", &[("SecretName", "rds/load"), ("VersionId", &format!("r{i}"))])
+            .await
+            .unwrap_or_else(|e| panic!("rotation {i}: {e}"));
+        tokio::time::sleep(period).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in clients {
+        h.await.unwrap();
+    }
+    for name in [app.clone(), format!("{app}_clone")] {
+        let _ = root.drop_account(&name).await;
+    }
+    (failures.load(Ordering::Relaxed), logons.load(Ordering::Relaxed))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_dual_rotations_on_mariadb_refuse_no_logon() {
+    let (failures, logons) = rotate_under_load(maria_admin(), "DoubleUsers", 200, std::time::Duration::from_millis(250), false).await;
+    assert_eq!(failures, 0, "dual mode refuses no logon ({logons} succeeded)");
+    assert!(logons >= 200, "the clients kept logging on throughout ({logons})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_dual_rotations_on_postgresql_refuse_no_logon() {
+    let (failures, logons) = rotate_under_load(pg_admin(), "DoubleUsers", 200, std::time::Duration::from_millis(250), false).await;
+    assert_eq!(failures, 0, "dual mode refuses no logon ({logons} succeeded)");
+    assert!(logons >= 200, "the clients kept logging on throughout ({logons})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_mode_clients_that_retry_once_never_fail() {
+    for t in [pg_admin(), maria_admin()] {
+        let (failures, logons) = rotate_under_load(t, "SingleUser", 20, std::time::Duration::from_millis(1000), true).await;
+        assert_eq!(failures, 0, "a refetch and one retry absorb the window ({logons} succeeded)");
+        assert!(logons > 0);
+    }
+}

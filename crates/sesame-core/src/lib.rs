@@ -59,6 +59,22 @@ pub struct Ctx {
     pub caller: Caller,
 }
 
+/// Operational limits an operator may change.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Rotations of one secret per hour (RotateSecret's limit; Alibaba's is 50).
+    pub max_rotations_per_hour: usize,
+    /// How long a worker holds a rotation before another may take it over (its holder renews
+    /// it at every step; a crashed holder's lease runs out).
+    pub rotation_lease_secs: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_rotations_per_hour: rotation::MAX_ROTATIONS_PER_HOUR, rotation_lease_secs: 60 }
+    }
+}
+
 /// The shared parts every service is built from.
 #[derive(Clone)]
 pub struct Deps {
@@ -66,6 +82,7 @@ pub struct Deps {
     pub root: Arc<RootKey>,
     pub clock: Arc<dyn Clock>,
     pub realm: Realm,
+    pub limits: Limits,
 }
 
 /// All services, built once at start-up.
@@ -95,6 +112,7 @@ impl Services {
         clock: Arc<dyn Clock>,
         region: String,
         engines: Arc<dyn engine::EngineFactory>,
+        limits: Limits,
     ) -> Result<(Services, Bootstrap), sesame_api::Error> {
         let account_id = match store.meta_get(META_ACCOUNT).await? {
             Some(a) => a,
@@ -104,7 +122,7 @@ impl Services {
                 digits
             }
         };
-        let deps = Deps { store, root, clock, realm: Realm { region, account_id } };
+        let deps = Deps { store, root, clock, realm: Realm { region, account_id }, limits };
         let keys = KeyService::new(deps.clone());
         let identity = IdentityService::new(deps.clone());
         let secrets = SecretService::new(deps.clone(), engines.clone());

@@ -28,7 +28,7 @@ use sesame_api::error::Result;
 use sesame_api::kms::{KeyRef, Sensitive};
 use sesame_api::secrets::{CURRENT, PENDING, PREVIOUS, RdsMode, RdsSpec, RotationFields, RotationHealth};
 
-/// RotateSecret's limit per secret.
+/// RotateSecret's limit per secret (Alibaba's); `Limits::max_rotations_per_hour` may set another.
 pub const MAX_ROTATIONS_PER_HOUR: usize = 50;
 /// Backoff of failed attempts: 30 s, doubling, at most an hour.
 pub const FIRST_RETRY_SECS: i64 = 30;
@@ -91,6 +91,17 @@ pub fn clone_name(account: &str) -> String {
     format!("{account}_clone")
 }
 
+/// Fault injection for the crash-safety tests: when `SESAME_FAULT_CRASH_AT` names a point, the
+/// process kills itself there with SIGKILL, as a power cut would. Points: `PendingStored`,
+/// `ApplyUnrecorded` (the database changed, the step not yet recorded), `Applied`, `Verified`.
+fn crash_point(point: &str) {
+    if std::env::var("SESAME_FAULT_CRASH_AT").as_deref() == Ok(point) {
+        tracing::error!(point, "fault injection: killing this process");
+        let _ = std::process::Command::new("kill").args(["-KILL", &std::process::id().to_string()]).status();
+        std::process::abort();
+    }
+}
+
 fn backoff(attempts: i64) -> i64 {
     let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
     FIRST_RETRY_SECS.saturating_mul(1_i64 << exp).min(MAX_RETRY_SECS)
@@ -134,8 +145,9 @@ impl SecretService {
             Some(p) => p,
             None => {
                 let hour_ago = self.deps.clock.now().seconds() - 3_600;
-                if s.versions.iter().filter(|v| v.created.seconds() > hour_ago).count() >= MAX_ROTATIONS_PER_HOUR {
-                    return Err(Error::Throttling(format!("secret {name} was rotated {MAX_ROTATIONS_PER_HOUR} times in the last hour")));
+                let limit = self.deps.limits.max_rotations_per_hour;
+                if s.versions.iter().filter(|v| v.created.seconds() > hour_ago).count() >= limit {
+                    return Err(Error::Throttling(format!("secret {name} was rotated {limit} times in the last hour")));
                 }
                 self.stage_pending(&s, &cfg, version_id).await?
             }
@@ -194,6 +206,7 @@ impl SecretService {
             Ok(())
         })
         .await?;
+        crash_point("PendingStored");
         Ok(id)
     }
 
@@ -215,6 +228,11 @@ impl SecretService {
                 next_retry: now,
             },
         };
+        // One worker at a time on a secret's rotation, across processes sharing the store.
+        let lease = |now: sesame_api::Timestamp| now.plus_seconds(self.deps.limits.rotation_lease_secs);
+        if !self.deps.store.lease_rotation(name, &self.worker_id, lease(now), now).await? {
+            return Err(Error::Throttling(format!("secret {name} is being rotated by another worker; try again later")));
+        }
         let s = self.load(name).await?;
         let result = async {
             let account = self.account_at(&s, version).await?;
@@ -230,6 +248,7 @@ impl SecretService {
                 attempt.last_error = format!("{}: {}", e.code(), e.message());
                 attempt.next_retry = now.plus_seconds(backoff(attempt.attempts));
                 self.deps.store.put_rotation(&attempt).await?;
+                self.deps.store.release_rotation(name, &self.worker_id).await?;
                 tracing::warn!(secret = %name, attempts = attempt.attempts, error = %attempt.last_error, "rotation attempt failed; it will be retried");
                 Err(e)
             }
@@ -247,9 +266,12 @@ impl SecretService {
             } else {
                 engine.set_password(&account.name, &account.password).await.map_err(fail)?;
             }
+            crash_point("ApplyUnrecorded");
             attempt.step = RotationStep::Applied;
             self.deps.store.put_rotation(attempt).await?;
+            crash_point("Applied");
         }
+        self.renew(&attempt.secret).await?;
         if attempt.step == RotationStep::Applied {
             if second_account {
                 engine.copy_grants(&current.name, &account.name).await.map_err(fail)?;
@@ -257,6 +279,15 @@ impl SecretService {
             engine.check_login(&account.name, &account.password, None).await.map_err(fail)?;
             attempt.step = RotationStep::Verified;
             self.deps.store.put_rotation(attempt).await?;
+            crash_point("Verified");
+        }
+        Ok(())
+    }
+
+    async fn renew(&self, name: &str) -> Result<()> {
+        let now = self.deps.clock.now();
+        if !self.deps.store.lease_rotation(name, &self.worker_id, now.plus_seconds(self.deps.limits.rotation_lease_secs), now).await? {
+            return Err(Error::Throttling(format!("the rotation of secret {name} was taken over by another worker")));
         }
         Ok(())
     }

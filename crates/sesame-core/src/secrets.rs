@@ -27,6 +27,8 @@ pub struct SecretService {
     pub(crate) deps: Deps,
     pub(crate) keys: KeyService,
     pub(crate) dbs: DbService,
+    /// Who this process is when it holds a rotation lease.
+    pub(crate) worker_id: String,
 }
 
 /// What a version's data key and value are bound to.
@@ -47,7 +49,8 @@ fn stages(v: &SecretVersion) -> Stages {
 
 impl SecretService {
     pub fn new(deps: Deps, engines: Arc<dyn EngineFactory>) -> Self {
-        SecretService { keys: KeyService::new(deps.clone()), dbs: DbService::new(deps.clone(), engines), deps }
+        let worker_id = format!("worker-{}-{}", std::process::id(), random::id_suffix(8).unwrap_or_default());
+        SecretService { keys: KeyService::new(deps.clone()), dbs: DbService::new(deps.clone(), engines), deps, worker_id }
     }
 
     pub async fn execute(&self, ctx: &Ctx, req: SecretRequest) -> Result<Value> {

@@ -81,6 +81,11 @@ pub trait Store: Send + Sync + 'static {
         rotation: RotationChange<'_>,
     ) -> StoreResult<()>;
     async fn get_rotation(&self, secret: &str) -> StoreResult<Option<Rotation>>;
+    /// Takes or renews the lease on a secret's rotation record until `until`: true when it was
+    /// free (or expired at `now`) or already this owner's. Two workers never hold it together.
+    async fn lease_rotation(&self, secret: &str, owner: &str, until: Timestamp, now: Timestamp) -> StoreResult<bool>;
+    /// Gives the lease back, if this owner holds it.
+    async fn release_rotation(&self, secret: &str, owner: &str) -> StoreResult<()>;
     /// Records a rotation attempt's progress or failure (outside any secret write).
     async fn put_rotation(&self, rotation: &Rotation) -> StoreResult<()>;
     /// Secrets with a rotation to resume or retry by `now`, and secrets whose next automatic

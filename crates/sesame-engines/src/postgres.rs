@@ -15,6 +15,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{ConnectOptions, Connection, Executor, Row};
 
+/// SQLSTATEs worth a retry: internal "tuple concurrently updated", serialization failure,
+/// deadlock.
+const TRANSIENT: [&str; 3] = ["XX000", "40001", "40P01"];
+
 pub struct Postgres {
     target: DbTarget,
 }
@@ -61,8 +65,24 @@ impl Postgres {
 
     /// A bare `&str` goes over the simple-query protocol, which takes utility statements and
     /// several statements at once.
+    ///
+    /// Concurrent GRANTs on one schema make PostgreSQL answer "tuple concurrently updated"
+    /// (XX000); with serialization failures and deadlocks these are transient, and every
+    /// statement the engine runs may be repeated, so it retries them a few times.
     fn run<'a>(conn: &'a mut PgConnection, sql: &'a str, during: &'static str) -> Fut<'a, ()> {
-        Box::pin(async move { conn.execute(sql).await.map(drop).map_err(|e| classify(e, "", during)) })
+        Box::pin(async move {
+            let mut delay = std::time::Duration::from_millis(20);
+            for _ in 0..4 {
+                match conn.execute(sql).await.map(drop).map_err(|e| classify(e, "", during)) {
+                    Err(EngineError::Refused { code, .. }) if TRANSIENT.contains(&code.as_str()) => {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                    other => return other,
+                }
+            }
+            conn.execute(sql).await.map(drop).map_err(|e| classify(e, "", during))
+        })
     }
 
     /// The first column of every row of a parameterised query.

@@ -116,12 +116,13 @@ async fn suite(t: DbTarget) {
             t.port
         )
     });
-    // Accounts a crashed earlier run left behind (one suite per engine runs at a time).
-    for stale in e.list_accounts().await.unwrap().into_iter().filter(|n| n.starts_with("st_")) {
+    // Accounts a crashed earlier run of this suite left behind. Only this suite's prefix: other
+    // tests make accounts on the same servers at the same time.
+    for stale in e.list_accounts().await.unwrap().into_iter().filter(|n| n.starts_with("ec_")) {
         let _ = e.drop_account(&stale).await;
     }
     let run = sesame_crypto::random::id_suffix(6).unwrap();
-    let prefix = format!("st_{run}_");
+    let prefix = format!("ec_{run}_");
     let table = format!("owned_{run}");
     as_admin(&t, &format!("CREATE TABLE {table} (id INT)")).await;
     as_admin(&t, &format!("INSERT INTO {table} VALUES (1)")).await;

@@ -38,6 +38,7 @@ pub struct ServerConfig {
     /// Defaults to `sqlite://<data dir>/sesame.db`.
     pub store_url: Option<String>,
     pub scheduler_every: Duration,
+    pub limits: sesame_core::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,12 +85,13 @@ pub async fn start(cfg: ServerConfig, shutdown: CancellationToken) -> Result<Run
     let store_url = cfg.store_url.clone().unwrap_or_else(|| format!("sqlite://{}", cfg.data_dir.join("sesame.db").display()));
     let store = sesame_store::open(&store_url)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (services, bootstrap) = Services::start(store, Arc::new(root), clock, cfg.region.clone(), Arc::new(sesame_engines::Engines))
-        .await
-        .map_err(|e| match e {
-            sesame_api::Error::Internal(i) => StartupError::Services(i.cause().to_string()),
-            other => StartupError::Services(other.to_string()),
-        })?;
+    let (services, bootstrap) =
+        Services::start(store, Arc::new(root), clock, cfg.region.clone(), Arc::new(sesame_engines::Engines), cfg.limits.clone())
+            .await
+            .map_err(|e| match e {
+                sesame_api::Error::Internal(i) => StartupError::Services(i.cause().to_string()),
+                other => StartupError::Services(other.to_string()),
+            })?;
 
     let (acceptor, cert_path) = match &cfg.tls {
         TlsMode::Plain => (None, None),

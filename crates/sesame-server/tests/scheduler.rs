@@ -11,7 +11,7 @@ use std::sync::Arc;
 async fn services(clock: Arc<ManualClock>) -> Services {
     let store = sesame_store::open("sqlite::memory:").unwrap();
     let root = Arc::new(RootKey::from_material(KeyMaterial::generate().unwrap()));
-    Services::start(store, root, clock, "test".into(), Arc::new(sesame_engines::Engines)).await.unwrap().0
+    Services::start(store, root, clock, "test".into(), Arc::new(sesame_engines::Engines), Default::default()).await.unwrap().0
 }
 
 fn ctx() -> Ctx {

@@ -313,6 +313,18 @@ async fn rotations(store: &dyn Store) {
     assert_eq!(store.rotations_due(Timestamp(1000)).await.unwrap(), Vec::<String>::new());
     assert_eq!(store.rotations_due(Timestamp(1001)).await.unwrap(), vec!["rds/app".to_string()], "an attempt to resume is due");
 
+    // The lease: one owner at a time, renewable by its owner, free again once expired.
+    assert!(store.lease_rotation("rds/app", "node-a", Timestamp(1100), Timestamp(1001)).await.unwrap());
+    assert!(!store.lease_rotation("rds/app", "node-b", Timestamp(1200), Timestamp(1050)).await.unwrap(), "a held lease is refused");
+    assert!(store.lease_rotation("rds/app", "node-a", Timestamp(1300), Timestamp(1060)).await.unwrap(), "its owner renews it");
+    assert!(store.lease_rotation("rds/app", "node-b", Timestamp(1400), Timestamp(1300)).await.unwrap(), "an expired lease can be taken");
+    store.release_rotation("rds/app", "node-a").await.unwrap();
+    assert!(!store.lease_rotation("rds/app", "node-a", Timestamp(1500), Timestamp(1301)).await.unwrap(), "only the owner releases");
+    store.release_rotation("rds/app", "node-b").await.unwrap();
+    assert!(store.lease_rotation("rds/app", "node-a", Timestamp(1500), Timestamp(1301)).await.unwrap(), "a released lease is free");
+    assert!(!store.lease_rotation("rds/none", "node-a", Timestamp(1500), Timestamp(1301)).await.unwrap(), "no record, no lease");
+    store.release_rotation("rds/app", "node-a").await.unwrap();
+
     let failed = Rotation {
         attempts: 1,
         last_error: "DBInstance.Unreachable".into(),

@@ -120,7 +120,9 @@ CREATE TABLE rotations (
     started INTEGER NOT NULL,
     attempts INTEGER NOT NULL,
     last_error TEXT NOT NULL,
-    next_retry INTEGER NOT NULL
+    next_retry INTEGER NOT NULL,
+    lease_owner TEXT NOT NULL DEFAULT '',
+    lease_until INTEGER NOT NULL DEFAULT 0
 );
 "#,
 ];
@@ -747,6 +749,29 @@ impl Store for SqliteStore {
             let tx = c.transaction().map_err(backend)?;
             write_rotation(&tx, RotationChange::Put(&r), &r.secret).map_err(map_err)?;
             tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn lease_rotation(&self, secret: &str, owner: &str, until: Timestamp, now: Timestamp) -> StoreResult<bool> {
+        let (secret, owner) = (secret.to_string(), owner.to_string());
+        self.with(move |c| {
+            c.execute(
+                "UPDATE rotations SET lease_owner = ?2, lease_until = ?3 WHERE secret = ?1 AND (lease_until <= ?4 OR lease_owner = ?2)",
+                params![secret, owner, until.0, now.0],
+            )
+            .map(|n| n > 0)
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn release_rotation(&self, secret: &str, owner: &str) -> StoreResult<()> {
+        let (secret, owner) = (secret.to_string(), owner.to_string());
+        self.with(move |c| {
+            c.execute("UPDATE rotations SET lease_until = 0 WHERE secret = ?1 AND lease_owner = ?2", [secret, owner])
+                .map(drop)
+                .map_err(backend)
         })
         .await
     }

@@ -32,10 +32,17 @@ impl TestServer {
     }
 
     pub fn start_in(dir: PathBuf, extra: &[&str]) -> TestServer {
-        let stderr = std::fs::File::create(dir.join("server.log")).unwrap();
+        Self::start_in_env(dir, extra, &[])
+    }
+
+    /// Starts in `dir` with extra environment (fault injection, limits). The log of each start
+    /// is appended to `server.log`.
+    pub fn start_in_env(dir: PathBuf, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("SESAME_CONFIG_DIR", dir.join("config"))
             .env_remove("SESAME_DATA_DIR")
             .env_remove("SESAME_LISTEN")
