@@ -328,6 +328,31 @@ enum SecretCmd {
         /// Secret policy (JSON)
         #[arg(long)]
         policy: Option<String>,
+        /// Generic, or Rds for database accounts that Sesame rotates
+        #[arg(long = "type", default_value = "Generic")]
+        secret_type: String,
+        /// Extended configuration (JSON); for Rds: {"SecretSubType":"SingleUser|DoubleUsers","DBInstanceId":"…"}
+        #[arg(long)]
+        extended_config: Option<String>,
+        /// Rotate automatically with this period (Rds; 6h to 365d)
+        #[arg(long)]
+        rotation_interval: Option<String>,
+    },
+    /// Rotate an Rds secret now (or finish the rotation in progress)
+    #[command(after_help = "Example:\n  sesame secret rotate app/db-account")]
+    Rotate {
+        name: String,
+        /// Id of the new version; repeating it makes the call idempotent (default: a new UUID)
+        #[arg(long)]
+        version_id: Option<String>,
+    },
+    /// Turn automatic rotation of an Rds secret on (--interval) or off (--off)
+    SetRotation {
+        name: String,
+        #[arg(long, required_unless_present = "off")]
+        interval: Option<String>,
+        #[arg(long)]
+        off: bool,
     },
     /// Print a secret's value (ACSCurrent unless --stage or --version), for scripts
     #[command(after_help = "Example:\n  PGPASSWORD=$(sesame secret get app/db)")]
@@ -772,10 +797,28 @@ fn request_for(cmd: Command) -> Result<(String, Vec<(String, String)>)> {
 fn secret_request(cmd: SecretCmd, p: &mut Vec<(String, String)>) -> Result<String> {
     let name = |n: String| ("SecretName".to_string(), n);
     Ok(match cmd {
-        SecretCmd::Create { name: n, value, version_id, key, instance, description, tags, policy } => {
+        SecretCmd::Create {
+            name: n,
+            value,
+            version_id,
+            key,
+            instance,
+            description,
+            tags,
+            policy,
+            secret_type,
+            extended_config,
+            rotation_interval,
+        } => {
             p.push(name(n));
             p.push(("VersionId".into(), version_id));
             p.extend(value.params()?);
+            p.push(("SecretType".into(), secret_type));
+            opt(p, "ExtendedConfig", extended_config);
+            if let Some(i) = rotation_interval {
+                p.push(("EnableAutomaticRotation".into(), "true".into()));
+                p.push(("RotationInterval".into(), i));
+            }
             opt(p, "EncryptionKeyId", key);
             opt(p, "DKMSInstanceId", instance);
             opt(p, "Description", description);
@@ -784,6 +827,23 @@ fn secret_request(cmd: SecretCmd, p: &mut Vec<(String, String)>) -> Result<Strin
                 p.push(("Tags".into(), tags_json(&tags)?));
             }
             "CreateSecret".into()
+        }
+        SecretCmd::Rotate { name: n, version_id } => {
+            p.push(name(n));
+            let id = match version_id {
+                Some(v) => v,
+                None => sesame_crypto::random::uuid().context("generating a version id")?.to_lowercase(),
+            };
+            p.push(("VersionId".into(), id));
+            "RotateSecret".into()
+        }
+        SecretCmd::SetRotation { name: n, interval, off } => {
+            p.push(name(n));
+            p.push(("EnableAutomaticRotation".into(), (!off).to_string()));
+            if !off {
+                opt(p, "RotationInterval", interval);
+            }
+            "UpdateSecretRotationPolicy".into()
         }
         SecretCmd::Get { name: n, stage, version_id } => {
             p.push(name(n));

@@ -55,6 +55,8 @@ fn parse_account(value: &str) -> Result<Account> {
 pub(crate) struct RdsConfig {
     pub mode: RdsMode,
     pub db_instance_id: String,
+    /// `CustomData.DBName`: the database the accounts log on to (the JDBC plugin's convention).
+    pub db_name: Option<String>,
 }
 
 pub(crate) fn rds_config_of(s: &Secret) -> Result<RdsConfig> {
@@ -63,17 +65,11 @@ pub(crate) fn rds_config_of(s: &Secret) -> Result<RdsConfig> {
         .as_deref()
         .and_then(|c| serde_json::from_str(c).ok())
         .ok_or_else(|| Error::internal("an Rds secret has no extended configuration"))?;
+    let field = |name: &str| v.get(name).and_then(Value::as_str);
     Ok(RdsConfig {
-        mode: v
-            .get("SecretSubType")
-            .and_then(Value::as_str)
-            .and_then(RdsMode::parse)
-            .ok_or_else(|| Error::internal("an Rds secret has no SecretSubType"))?,
-        db_instance_id: v
-            .get("DBInstanceId")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::internal("an Rds secret has no DBInstanceId"))?
-            .to_string(),
+        mode: field("SecretSubType").and_then(RdsMode::parse).ok_or_else(|| Error::internal("an Rds secret has no SecretSubType"))?,
+        db_instance_id: field("DBInstanceId").ok_or_else(|| Error::internal("an Rds secret has no DBInstanceId"))?.to_string(),
+        db_name: v.pointer("/CustomData/DBName").and_then(Value::as_str).filter(|d| !d.is_empty()).map(str::to_string),
     })
 }
 
@@ -276,7 +272,7 @@ impl SecretService {
             if second_account {
                 engine.copy_grants(&current.name, &account.name).await.map_err(fail)?;
             }
-            engine.check_login(&account.name, &account.password, None).await.map_err(fail)?;
+            engine.check_login(&account.name, &account.password, cfg.db_name.as_deref()).await.map_err(fail)?;
             attempt.step = RotationStep::Verified;
             self.deps.store.put_rotation(attempt).await?;
             crash_point("Verified");

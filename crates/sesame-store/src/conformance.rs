@@ -312,6 +312,13 @@ async fn rotations(store: &dyn Store) {
     assert!(store.get_rotation("rds/app").await.unwrap().is_some(), "a conflicting write changed no rotation record");
     assert_eq!(store.rotations_due(Timestamp(1000)).await.unwrap(), Vec::<String>::new());
     assert_eq!(store.rotations_due(Timestamp(1001)).await.unwrap(), vec!["rds/app".to_string()], "an attempt to resume is due");
+    let mut deleting = store.get_secret("rds/app").await.unwrap().unwrap();
+    deleting.planned_delete = Some(Timestamp(99_999));
+    store.update_secret(&deleting, None).await.unwrap();
+    assert!(store.rotations_due(Timestamp(1001)).await.unwrap().is_empty(), "a secret pending deletion is not rotated");
+    deleting.revision += 1;
+    deleting.planned_delete = None;
+    store.update_secret(&deleting, None).await.unwrap();
 
     // The lease: one owner at a time, renewable by its owner, free again once expired.
     assert!(store.lease_rotation("rds/app", "node-a", Timestamp(1100), Timestamp(1001)).await.unwrap());

@@ -780,7 +780,8 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT secret FROM rotations WHERE next_retry <= ?1 UNION SELECT name FROM secrets WHERE next_rotation <= ?1 AND rotation_interval IS NOT NULL AND planned_delete IS NULL",
+                    "SELECT r.secret FROM rotations r JOIN secrets s ON s.name = r.secret WHERE r.next_retry <= ?1 AND s.planned_delete IS NULL
+                     UNION SELECT name FROM secrets WHERE next_rotation <= ?1 AND rotation_interval IS NOT NULL AND planned_delete IS NULL",
                 )
                 .map_err(backend)?;
             stmt.query_map([now.0], |r| r.get(0)).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
