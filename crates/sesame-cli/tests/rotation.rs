@@ -150,6 +150,30 @@ async fn rotation_suite(t: DbTarget, db_id: &str) {
         .unwrap_err();
     assert!(matches!(e, ClientError::Api { status: 404, .. }), "{e}");
 
+    // Every password the rotations made is in no log line and no file of the data directory.
+    let mut passwords = vec![stage(&c, "rds/single", "ACSCurrent").await.1];
+    for st in ["ACSCurrent", "ACSPrevious"] {
+        passwords.push(stage(&c, "rds/dual", st).await.1);
+    }
+    let mut server = server;
+    server.stop();
+    let log = server.log();
+    let mut files = vec![server.dir.join("config/data")];
+    let mut contents = Vec::new();
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            contents.push((p.display().to_string(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string()));
+        }
+    }
+    for pw in &passwords {
+        assert!(!log.contains(pw.as_str()), "the server log contains a rotated password");
+        for (name, text) in &contents {
+            assert!(!text.contains(pw.as_str()), "{name} contains a rotated password");
+        }
+    }
+
     for name in [single, dual.clone(), format!("{dual}_clone")] {
         admin.drop_account(&name).await.unwrap();
     }
