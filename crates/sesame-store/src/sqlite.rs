@@ -158,6 +158,18 @@ impl SqliteStore {
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
+    /// Deletes a resource (rows that reference it cascade) and its tags in one transaction.
+    async fn delete_tagged(&self, rtype: &'static str, delete_sql: &'static str, id: &str) -> StoreResult<()> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute("DELETE FROM tags WHERE rtype = ?1 AND rid = ?2", [rtype, id.as_str()]).map_err(backend)?;
+            tx.execute(delete_sql, [&id]).map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
         let conn = self.conn.clone();
@@ -486,14 +498,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_key(&self, id: &str) -> StoreResult<()> {
-        let id = id.to_string();
-        self.with(move |c| {
-            let tx = c.transaction().map_err(backend)?;
-            tx.execute("DELETE FROM tags WHERE rtype = 'key' AND rid = ?1", [&id]).map_err(backend)?;
-            tx.execute("DELETE FROM keys WHERE id = ?1", [&id]).map_err(backend)?;
-            tx.commit().map_err(backend)
-        })
-        .await
+        self.delete_tagged("key", "DELETE FROM keys WHERE id = ?1", id).await
     }
 
     async fn list_keys(&self, offset: i64, limit: i64) -> StoreResult<(Vec<String>, i64)> {
@@ -802,14 +807,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_secret(&self, name: &str) -> StoreResult<()> {
-        let name = name.to_string();
-        self.with(move |c| {
-            let tx = c.transaction().map_err(backend)?;
-            tx.execute("DELETE FROM tags WHERE rtype = 'secret' AND rid = ?1", [&name]).map_err(backend)?;
-            tx.execute("DELETE FROM secrets WHERE name = ?1", [&name]).map_err(backend)?;
-            tx.commit().map_err(backend)
-        })
-        .await
+        self.delete_tagged("secret", "DELETE FROM secrets WHERE name = ?1", name).await
     }
 
     async fn list_secrets(&self, filters: &[SecretFilter], offset: i64, limit: i64) -> StoreResult<(Vec<Secret>, i64)> {
