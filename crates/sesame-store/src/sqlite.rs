@@ -226,11 +226,7 @@ fn load_key(conn: &Connection, id: &str) -> StoreResult<Option<Key>> {
     key.state = KeyState::parse(&state).ok_or_else(|| StoreError::Backend(format!("key {id} has unknown state {state:?}")))?;
     let mut stmt =
         conn.prepare_cached("SELECT id, created, wrapped FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid").map_err(backend)?;
-    key.versions = stmt
-        .query_map([id], |r| Ok(KeyVersion { id: r.get(0)?, created: Timestamp(r.get(1)?), wrapped: r.get(2)? }))
-        .map_err(backend)?
-        .collect::<Result<_, _>>()
-        .map_err(backend)?;
+    key.versions = rows(&mut stmt, [id], |r| Ok(KeyVersion { id: r.get(0)?, created: Timestamp(r.get(1)?), wrapped: r.get(2)? }))?;
     Ok(Some(key))
 }
 
@@ -287,14 +283,10 @@ fn load_secret(conn: &Connection, name: &str) -> StoreResult<Option<Secret>> {
     let mut stmt = conn
         .prepare_cached("SELECT version_id, created, data_type, stages FROM secret_versions WHERE secret = ?1 ORDER BY created, rowid")
         .map_err(backend)?;
-    s.versions = stmt
-        .query_map([name], |r| {
-            let stages: String = r.get(3)?;
-            Ok(SecretVersion { id: r.get(0)?, created: Timestamp(r.get(1)?), data_type: r.get(2)?, stages: split_stages(&stages) })
-        })
-        .map_err(backend)?
-        .collect::<Result<_, _>>()
-        .map_err(backend)?;
+    s.versions = rows(&mut stmt, [name], |r| {
+        let stages: String = r.get(3)?;
+        Ok(SecretVersion { id: r.get(0)?, created: Timestamp(r.get(1)?), data_type: r.get(2)?, stages: split_stages(&stages) })
+    })?;
     Ok(Some(s))
 }
 
@@ -402,6 +394,15 @@ fn db_from_row(r: &Row<'_>) -> rusqlite::Result<DbInstance> {
     })
 }
 
+/// Every row of a query, mapped.
+fn rows<T, P: rusqlite::Params>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: P,
+    f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    stmt.query_map(params, f).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
+}
+
 fn count(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> StoreResult<i64> {
     conn.query_row(sql, p, |r| r.get(0)).map_err(backend)
 }
@@ -448,11 +449,7 @@ impl Store for SqliteStore {
             let total = count(c, "SELECT COUNT(*) FROM kms_instances", [])?;
             let mut stmt =
                 c.prepare_cached("SELECT id, created FROM kms_instances ORDER BY created, rowid LIMIT ?1 OFFSET ?2").map_err(backend)?;
-            let items = stmt
-                .query_map([limit, offset], |r| Ok(KmsInstance { id: r.get(0)?, created: Timestamp(r.get(1)?) }))
-                .map_err(backend)?
-                .collect::<Result<_, _>>()
-                .map_err(backend)?;
+            let items = rows(&mut stmt, [limit, offset], |r| Ok(KmsInstance { id: r.get(0)?, created: Timestamp(r.get(1)?) }))?;
             Ok((items, total))
         })
         .await
@@ -505,7 +502,7 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let total = count(c, "SELECT COUNT(*) FROM keys", [])?;
             let mut stmt = c.prepare_cached("SELECT id FROM keys ORDER BY created, rowid LIMIT ?1 OFFSET ?2").map_err(backend)?;
-            let ids = stmt.query_map([limit, offset], |r| r.get(0)).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)?;
+            let ids = rows(&mut stmt, [limit, offset], |r| r.get(0))?;
             Ok((ids, total))
         })
         .await
@@ -516,7 +513,7 @@ impl Store for SqliteStore {
             let mut stmt = c
                 .prepare_cached("SELECT id FROM keys WHERE delete_date <= ?1 UNION SELECT id FROM keys WHERE next_rotation <= ?1")
                 .map_err(backend)?;
-            stmt.query_map([now.0], |r| r.get(0)).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
+            rows(&mut stmt, [now.0], |r| r.get(0))
         })
         .await
     }
@@ -563,13 +560,9 @@ impl Store for SqliteStore {
                     "SELECT name, key_id, created FROM aliases WHERE ?1 IS NULL OR key_id = ?1 ORDER BY name LIMIT ?2 OFFSET ?3",
                 )
                 .map_err(backend)?;
-            let items = stmt
-                .query_map(params![key_id, limit, offset], |r| {
-                    Ok(Alias { name: r.get(0)?, key_id: r.get(1)?, created: Timestamp(r.get(2)?) })
-                })
-                .map_err(backend)?
-                .collect::<Result<_, _>>()
-                .map_err(backend)?;
+            let items = rows(&mut stmt, params![key_id, limit, offset], |r| {
+                Ok(Alias { name: r.get(0)?, key_id: r.get(1)?, created: Timestamp(r.get(2)?) })
+            })?;
             Ok((items, total))
         })
         .await
@@ -789,7 +782,7 @@ impl Store for SqliteStore {
                      UNION SELECT name FROM secrets WHERE next_rotation <= ?1 AND rotation_interval IS NOT NULL AND planned_delete IS NULL",
                 )
                 .map_err(backend)?;
-            stmt.query_map([now.0], |r| r.get(0)).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
+            rows(&mut stmt, [now.0], |r| r.get(0))
         })
         .await
     }
@@ -822,11 +815,7 @@ impl Store for SqliteStore {
             let (l, o) = (page_params.len() - 1, page_params.len());
             let sql = format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE {clause} ORDER BY created, rowid LIMIT ?{l} OFFSET ?{o}");
             let mut stmt = c.prepare(&sql).map_err(backend)?;
-            let items = stmt
-                .query_map(rusqlite::params_from_iter(page_params.iter()), secret_from_row)
-                .map_err(backend)?
-                .collect::<Result<_, _>>()
-                .map_err(backend)?;
+            let items = rows(&mut stmt, rusqlite::params_from_iter(page_params.iter()), secret_from_row)?;
             Ok((items, total))
         })
         .await
@@ -835,7 +824,7 @@ impl Store for SqliteStore {
     async fn secrets_due(&self, now: Timestamp) -> StoreResult<Vec<String>> {
         self.with(move |c| {
             let mut stmt = c.prepare_cached("SELECT name FROM secrets WHERE planned_delete <= ?1").map_err(backend)?;
-            stmt.query_map([now.0], |r| r.get(0)).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
+            rows(&mut stmt, [now.0], |r| r.get(0))
         })
         .await
     }
@@ -844,10 +833,7 @@ impl Store for SqliteStore {
         let (rtype, id) = (rtype.to_string(), id.to_string());
         self.with(move |c| {
             let mut stmt = c.prepare_cached("SELECT key, value FROM tags WHERE rtype = ?1 AND rid = ?2 ORDER BY key").map_err(backend)?;
-            stmt.query_map([rtype, id], |r| Ok(Tag { tag_key: r.get(0)?, tag_value: r.get(1)? }))
-                .map_err(backend)?
-                .collect::<Result<_, _>>()
-                .map_err(backend)
+            rows(&mut stmt, [rtype, id], |r| Ok(Tag { tag_key: r.get(0)?, tag_value: r.get(1)? }))
         })
         .await
     }
@@ -896,11 +882,8 @@ impl Store for SqliteStore {
         let (rtype, ids) = (rtype.to_string(), ids.map(<[String]>::to_vec));
         self.with(move |c| {
             let mut stmt = c.prepare_cached("SELECT rid, key, value FROM tags WHERE rtype = ?1 ORDER BY rid, key").map_err(backend)?;
-            let rows: Vec<(String, Tag)> = stmt
-                .query_map([&rtype], |r| Ok((r.get(0)?, Tag { tag_key: r.get(1)?, tag_value: r.get(2)? })))
-                .map_err(backend)?
-                .collect::<Result<_, _>>()
-                .map_err(backend)?;
+            let rows: Vec<(String, Tag)> =
+                rows(&mut stmt, [&rtype], |r| Ok((r.get(0)?, Tag { tag_key: r.get(1)?, tag_value: r.get(2)? })))?;
             Ok(match ids {
                 None => rows,
                 Some(ids) => rows.into_iter().filter(|(rid, _)| ids.contains(rid)).collect(),
@@ -972,8 +955,7 @@ impl Store for SqliteStore {
                     "SELECT {DB_COLUMNS} FROM db_instances WHERE ?1 IS NULL OR engine = ?1 ORDER BY created, rowid LIMIT ?2 OFFSET ?3"
                 ))
                 .map_err(backend)?;
-            let items =
-                stmt.query_map(params![engine, limit, offset], db_from_row).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)?;
+            let items = rows(&mut stmt, params![engine, limit, offset], db_from_row)?;
             Ok((items, total))
         })
         .await
