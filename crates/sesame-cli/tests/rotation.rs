@@ -158,15 +158,8 @@ async fn rotation_suite(t: DbTarget, db_id: &str) {
     let mut server = server;
     server.stop();
     let log = server.log();
-    let mut files = vec![server.dir.join("config/data")];
-    let mut contents = Vec::new();
-    while let Some(p) = files.pop() {
-        if p.is_dir() {
-            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            contents.push((p.display().to_string(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string()));
-        }
-    }
+    let contents = server.data_files();
+    assert!(contents.iter().any(|(n, _)| n.ends_with("sesame.db")), "the store file was searched");
     for pw in &passwords {
         assert!(!log.contains(pw.as_str()), "the server log contains a rotated password");
         for (name, text) in &contents {

@@ -263,14 +263,7 @@ async fn a_secret_value_never_reaches_logs_error_bodies_or_the_store_files() {
     let mut server = server;
     server.stop();
     let mut haystacks = vec![("error bodies".to_string(), bodies), ("server log".to_string(), server.log())];
-    let mut files = vec![server.dir.join("config/data")];
-    while let Some(p) = files.pop() {
-        if p.is_dir() {
-            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            haystacks.push((p.display().to_string(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string()));
-        }
-    }
+    haystacks.extend(server.data_files());
     assert!(haystacks.iter().any(|(n, _)| n.ends_with("sesame.db")), "the SQLite file was searched");
     for (name, text) in &haystacks {
         assert!(!text.contains("CANARY-secret-5e1f"), "{name} contains the secret value");

@@ -98,6 +98,21 @@ impl TestServer {
         self.client_with(&self.access_key_id, &self.access_key_secret, SignatureVersion::V3)
     }
 
+    /// Every file of the server's data directory with its bytes read as text, for canary
+    /// searches (the SQLite store, its WAL, the root key, the TLS files).
+    pub fn data_files(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut pending = vec![self.dir.join("config/data")];
+        while let Some(p) = pending.pop() {
+            if p.is_dir() {
+                pending.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                out.push((p.display().to_string(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string()));
+            }
+        }
+        out
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
