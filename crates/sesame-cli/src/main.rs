@@ -257,7 +257,8 @@ enum AliasCmd {
 
 #[derive(Args)]
 struct ValueArgs {
-    /// The value
+    /// The value. Other users of this machine can read command lines (ps): prefer --file,
+    /// or --file - with the value on standard input
     #[arg(long, conflicts_with = "file")]
     value: Option<String>,
     /// Read the value from a file (- for standard input)
