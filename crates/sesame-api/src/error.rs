@@ -69,6 +69,9 @@ pub enum Error {
     LimitExceeded(String),
     #[error("The request was denied due to request throttling: {0}")]
     Throttling(String),
+    /// A created-accounts Rds secret before its accounts exist (Sesame's code).
+    #[error("The secret is not ready: {0}")]
+    SecretNotReady(String),
 
     // --- database instances ------------------------------------------------------------------
     #[error("The database instance \"{0}\" is not registered.")]
@@ -131,7 +134,8 @@ impl Error {
             | Error::KeyPendingDeletion(_)
             | Error::StateModifiedFailed { .. }
             | Error::ResourceExist(_)
-            | Error::ResourceInDeleteWindow(_) => 409,
+            | Error::ResourceInDeleteWindow(_)
+            | Error::SecretNotReady(_) => 409,
             Error::Throttling(_) => 429,
             Error::Internal(_) => 500,
             Error::Unavailable => 503,
@@ -166,6 +170,7 @@ impl Error {
             Error::ResourceInDeleteWindow(_) => "Rejected.ResourceInDeleteWindow",
             Error::LimitExceeded(_) => "Rejected.LimitExceeded",
             Error::Throttling(_) => "Rejected.Throttling",
+            Error::SecretNotReady(_) => "Rejected.SecretNotReady",
             Error::DbInstanceNotFound(_) => "InvalidDBInstanceId.NotFound",
             Error::DbLogonFailed(_) => "DBInstance.LogonFailed",
             Error::DbUnreachable(_) => "DBInstance.Unreachable",

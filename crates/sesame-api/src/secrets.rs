@@ -250,13 +250,63 @@ impl RdsMode {
     }
 }
 
+/// The kind of account Sesame creates for an Rds secret (RDS's `Normal` and `Super`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountType {
+    Standard,
+    Privileged,
+}
+
+impl AccountType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountType::Standard => "Standard",
+            AccountType::Privileged => "Privileged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountType> {
+        match s {
+            "Standard" | "Normal" => Some(AccountType::Standard),
+            "Privileged" | "Super" => Some(AccountType::Privileged),
+            _ => None,
+        }
+    }
+}
+
+/// Permissions of a standard account on its database, as RDS names them.
+pub const ACCOUNT_PRIVILEGES: [&str; 4] = ["ReadWrite", "ReadOnly", "DDLOnly", "DMLOnly"];
+pub const MAX_ACCOUNT_PREFIX: usize = 16;
+
+/// "Create accounts" mode: the accounts Sesame makes once the administrator confirms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountCreation {
+    pub prefix: String,
+    pub account_type: AccountType,
+    /// The database and permission of a standard account; `None` for a privileged one.
+    pub grant: Option<(String, String)>,
+}
+
+/// Where an Rds secret's accounts come from.
+#[derive(Debug)]
+pub enum RdsAccounts {
+    /// Existing accounts and their passwords (one in single mode, one or two in dual mode).
+    Import(Vec<RdsAccount>),
+    Create(AccountCreation),
+}
+
 /// What an Rds secret adds to a generic one.
 #[derive(Debug)]
 pub struct RdsSpec {
     pub mode: RdsMode,
     pub db_instance_id: String,
-    pub accounts: Vec<RdsAccount>,
+    pub accounts: RdsAccounts,
 }
+
+/// Where a created-accounts secret stands (`AccountCreation` in its ExtendedConfig).
+pub const AWAITING_CONFIRMATION: &str = "AwaitingConfirmation";
+pub const CREATING_ACCOUNTS: &str = "Creating";
+pub const ACCOUNTS_CREATED: &str = "Created";
 
 pub const SECRET_ROTATION_MIN_SECS: i64 = 6 * 3_600;
 pub const SECRET_ROTATION_MAX_SECS: i64 = 365 * 86_400;
@@ -284,9 +334,10 @@ fn secret_rotation(p: &Params, required_flag: bool) -> Result<Option<i64>> {
     Ok(Some(secs))
 }
 
-/// The Rds part of CreateSecret: ExtendedConfig's SecretSubType and DBInstanceId, and the
-/// imported accounts in SecretData (one in single mode, one or two in dual mode).
-fn rds_spec(p: &Params, extended: Option<&str>, data: &SecretData) -> Result<RdsSpec> {
+/// The Rds part of CreateSecret: ExtendedConfig's SecretSubType and DBInstanceId, and either the
+/// imported accounts in SecretData (one in single mode, one or two in dual mode) or, with
+/// `AccountNamePrefix` in ExtendedConfig, the accounts to create.
+fn rds_spec(p: &Params, extended: Option<&str>, data: Option<&SecretData>) -> Result<RdsSpec> {
     let cfg: Value = serde_json::from_str(extended.ok_or_else(|| Error::missing("ExtendedConfig"))?)
         .map_err(|_| Error::invalid("ExtendedConfig", "must be a JSON object"))?;
     let mode = cfg
@@ -303,6 +354,23 @@ fn rds_spec(p: &Params, extended: Option<&str>, data: &SecretData) -> Result<Rds
     if p.optional("SecretDataType").is_some_and(|t| t != "text") {
         return Err(Error::invalid("SecretDataType", "must be text for Rds secrets"));
     }
+    if cfg.get("AccountNamePrefix").is_some() {
+        let creation = account_creation(&cfg, mode)?;
+        let empty = data.is_none_or(|d| {
+            serde_json::from_str::<Value>(d.expose_secret())
+                .ok()
+                .and_then(|v| v.get("Accounts").and_then(Value::as_array).map(Vec::is_empty))
+                .unwrap_or(false)
+        });
+        if !empty {
+            return Err(Error::invalid(
+                "SecretData",
+                "must be absent or {\"Accounts\":[]} when ExtendedConfig asks Sesame to create the accounts (AccountNamePrefix)",
+            ));
+        }
+        return Ok(RdsSpec { mode, db_instance_id, accounts: RdsAccounts::Create(creation) });
+    }
+    let data = data.ok_or_else(|| Error::missing("SecretData"))?;
     let parsed: Value = serde_json::from_str(data.expose_secret())
         .map_err(|_| Error::invalid("SecretData", "must be {\"Accounts\":[{\"AccountName\":…,\"AccountPassword\":…}]} for Rds secrets"))?;
     let list =
@@ -327,7 +395,50 @@ fn rds_spec(p: &Params, extended: Option<&str>, data: &SecretData) -> Result<Rds
     if accounts.len() == 2 && accounts[0].name == accounts[1].name {
         return Err(Error::invalid("SecretData", "the two accounts of DoubleUsers must differ"));
     }
-    Ok(RdsSpec { mode, db_instance_id, accounts })
+    Ok(RdsSpec { mode, db_instance_id, accounts: RdsAccounts::Import(accounts) })
+}
+
+/// ExtendedConfig's `AccountNamePrefix`, `AccountType`, `DBName` and `AccountPrivilege`.
+fn account_creation(cfg: &Value, mode: RdsMode) -> Result<AccountCreation> {
+    let field = |name: &str| cfg.get(name).and_then(Value::as_str);
+    let prefix = field("AccountNamePrefix").unwrap_or_default();
+    let valid_prefix = prefix.len() <= MAX_ACCOUNT_PREFIX
+        && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid_prefix {
+        return Err(Error::invalid(
+            "ExtendedConfig",
+            format!(
+                "AccountNamePrefix must be 1 to {MAX_ACCOUNT_PREFIX} characters: a lower-case letter, then lower-case letters, digits or _"
+            ),
+        ));
+    }
+    let account_type = match field("AccountType") {
+        None => AccountType::Standard,
+        Some(t) => AccountType::parse(t)
+            .ok_or_else(|| Error::invalid("ExtendedConfig", "AccountType must be Standard (Normal) or Privileged (Super)"))?,
+    };
+    if mode == RdsMode::DoubleUsers && account_type == AccountType::Privileged {
+        return Err(Error::invalid("ExtendedConfig", "DoubleUsers creates standard accounts; AccountType Privileged is for SingleUser"));
+    }
+    let grant = match account_type {
+        AccountType::Privileged => {
+            if cfg.get("DBName").is_some() || cfg.get("AccountPrivilege").is_some() {
+                return Err(Error::invalid("ExtendedConfig", "a privileged account takes neither DBName nor AccountPrivilege"));
+            }
+            None
+        }
+        AccountType::Standard => {
+            let db = field("DBName").filter(|d| !d.is_empty() && d.chars().count() <= 64).ok_or_else(|| {
+                Error::invalid("ExtendedConfig", "a standard account needs DBName, the database it may use (1 to 64 characters)")
+            })?;
+            let privilege = field("AccountPrivilege")
+                .filter(|p| ACCOUNT_PRIVILEGES.contains(p))
+                .ok_or_else(|| Error::invalid("ExtendedConfig", "AccountPrivilege must be ReadWrite, ReadOnly, DDLOnly or DMLOnly"))?;
+            Some((db.to_string(), privilege.to_string()))
+        }
+    };
+    Ok(AccountCreation { prefix: prefix.to_string(), account_type, grant })
 }
 
 #[derive(Debug)]
@@ -457,24 +568,95 @@ pub enum SecretRequest {
     CreateSecret(Box<CreateSecret>),
     GetSecretValue(GetValue),
     BatchGetSecretValue(Vec<GetValue>),
-    ListSecrets { page: Page, filters: Vec<SecretFilter>, fetch_tags: bool },
-    DescribeSecret { name: String, fetch_tags: bool },
-    PutSecretValue { name: String, version_id: String, data: SecretData, data_type: DataType, stages: Option<Vec<String>> },
-    UpdateSecret { name: String, description: Option<String>, custom_data: Option<serde_json::Map<String, Value>> },
-    UpdateSecretVersionStage { name: String, stage: String, move_to: Option<String>, remove_from: Option<String> },
-    ListSecretVersionIds { name: String, include_deprecated: bool, page: Page },
-    DeleteSecret { name: String, force: bool, recovery_days: i64 },
-    RestoreSecret { name: String },
+    ListSecrets {
+        page: Page,
+        filters: Vec<SecretFilter>,
+        fetch_tags: bool,
+    },
+    DescribeSecret {
+        name: String,
+        fetch_tags: bool,
+    },
+    PutSecretValue {
+        name: String,
+        version_id: String,
+        data: SecretData,
+        data_type: DataType,
+        stages: Option<Vec<String>>,
+    },
+    UpdateSecret {
+        name: String,
+        description: Option<String>,
+        custom_data: Option<serde_json::Map<String, Value>>,
+    },
+    UpdateSecretVersionStage {
+        name: String,
+        stage: String,
+        move_to: Option<String>,
+        remove_from: Option<String>,
+    },
+    ListSecretVersionIds {
+        name: String,
+        include_deprecated: bool,
+        page: Page,
+    },
+    DeleteSecret {
+        name: String,
+        force: bool,
+        recovery_days: i64,
+    },
+    RestoreSecret {
+        name: String,
+    },
     GetRandomPassword(PasswordSpec),
-    TagResource { target: TagTarget, tags: Vec<Tag> },
-    UntagResource { target: TagTarget, keys: Vec<String> },
-    TagResources { rtype: ResourceType, ids: Vec<String>, tags: Vec<Tag> },
-    UntagResources { rtype: ResourceType, ids: Vec<String>, keys: Vec<String>, all: bool },
-    ListTagResources { rtype: ResourceType, ids: Vec<String>, tags: Vec<Tag>, next_token: Option<String> },
-    GetSecretPolicy { name: String },
-    SetSecretPolicy { name: String, policy: String },
-    RotateSecret { name: String, version_id: String },
-    UpdateSecretRotationPolicy { name: String, rotation: Option<i64> },
+    TagResource {
+        target: TagTarget,
+        tags: Vec<Tag>,
+    },
+    UntagResource {
+        target: TagTarget,
+        keys: Vec<String>,
+    },
+    TagResources {
+        rtype: ResourceType,
+        ids: Vec<String>,
+        tags: Vec<Tag>,
+    },
+    UntagResources {
+        rtype: ResourceType,
+        ids: Vec<String>,
+        keys: Vec<String>,
+        all: bool,
+    },
+    ListTagResources {
+        rtype: ResourceType,
+        ids: Vec<String>,
+        tags: Vec<Tag>,
+        next_token: Option<String>,
+    },
+    GetSecretPolicy {
+        name: String,
+    },
+    SetSecretPolicy {
+        name: String,
+        policy: String,
+    },
+    RotateSecret {
+        name: String,
+        version_id: String,
+    },
+    /// Sesame's: creates the accounts of a created-accounts Rds secret (after review).
+    ConfirmSecretAccounts {
+        name: String,
+    },
+    /// Sesame's: abandons a rotation attempt that has not reached the database yet.
+    CancelSecretRotation {
+        name: String,
+    },
+    UpdateSecretRotationPolicy {
+        name: String,
+        rotation: Option<i64>,
+    },
 }
 
 impl SecretRequest {
@@ -499,9 +681,11 @@ impl SecretRequest {
                     ));
                 }
                 let data_type = data_type(p)?;
-                let data = secret_data(p, data_type)?;
+                // An Rds secret whose accounts Sesame creates has no SecretData.
+                let data = if secret_type == "Rds" && p.optional("SecretData").is_none() { None } else { Some(secret_data(p, data_type)?) };
                 let extended_config = extended_config(p)?;
-                let rds = if secret_type == "Rds" { Some(rds_spec(p, extended_config.as_deref(), &data)?) } else { None };
+                let rds = if secret_type == "Rds" { Some(rds_spec(p, extended_config.as_deref(), data.as_ref())?) } else { None };
+                let data = data.unwrap_or_else(|| SecretData::new(String::new()));
                 CreateSecret(Box::new(CreateSecret {
                     rotation: if rds.is_some() { secret_rotation(p, false)? } else { None },
                     rds,
@@ -678,6 +862,8 @@ impl SecretRequest {
                 SetSecretPolicy { name: name()?, policy: policy(p, "Policy")?.ok_or_else(|| Error::missing("Policy"))? }
             }
             "RotateSecret" => RotateSecret { name: name()?, version_id: version_id(p, "VersionId")? },
+            "ConfirmSecretAccounts" => ConfirmSecretAccounts { name: name()? },
+            "CancelSecretRotation" => CancelSecretRotation { name: name()? },
             "UpdateSecretRotationPolicy" => UpdateSecretRotationPolicy { name: name()?, rotation: secret_rotation(p, true)? },
             _ => return Ok(None),
         }))
@@ -1090,8 +1276,8 @@ mod tests {
             CreateSecret(c) => {
                 let rds = c.rds.unwrap();
                 assert_eq!(
-                    (rds.mode, rds.db_instance_id.as_str(), rds.accounts.len(), c.rotation),
-                    (RdsMode::DoubleUsers, "rm-1", 1, Some(21_600))
+                    (rds.mode, rds.db_instance_id.as_str(), matches!(rds.accounts, RdsAccounts::Import(a) if a.len() == 1), c.rotation),
+                    (RdsMode::DoubleUsers, "rm-1", true, Some(21_600))
                 );
             }
             other => panic!("{other:?}"),
@@ -1121,6 +1307,68 @@ mod tests {
         }
         assert_eq!(parse("UpdateSecretRotationPolicy", &[("SecretName", "s")]).unwrap_err().code(), "MissingParameter");
         assert!(matches!(parse("RotateSecret", &[("SecretName", "s"), ("VersionId", "r1")]).unwrap(), RotateSecret { .. }));
+    }
+
+    fn create_accounts(cfg: &str) -> Result<SecretRequest> {
+        let p = Params::from_pairs(vec![("SecretName", "db/app"), ("VersionId", "v1"), ("SecretType", "Rds"), ("ExtendedConfig", cfg)]);
+        SecretRequest::parse("CreateSecret", &p).map(|r| r.expect("parsed"))
+    }
+
+    #[test]
+    fn create_accounts_mode_needs_a_prefix_and_a_grant_or_privileged_type() {
+        let dual = r#"{"SecretSubType":"DoubleUsers","DBInstanceId":"rm-1","AccountNamePrefix":"app","DBName":"shop","AccountPrivilege":"ReadOnly"}"#;
+        match create_accounts(dual).unwrap() {
+            CreateSecret(c) => match c.rds.unwrap().accounts {
+                RdsAccounts::Create(a) => assert_eq!(
+                    a,
+                    AccountCreation {
+                        prefix: "app".into(),
+                        account_type: AccountType::Standard,
+                        grant: Some(("shop".into(), "ReadOnly".into()))
+                    }
+                ),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        let super_single = r#"{"SecretSubType":"SingleUser","DBInstanceId":"rm-1","AccountNamePrefix":"ops","AccountType":"Super"}"#;
+        assert!(create_accounts(super_single).is_ok());
+        for (cfg, why) in [
+            (r#"{"SecretSubType":"DoubleUsers","DBInstanceId":"rm-1","AccountNamePrefix":"app"}"#, "no database"),
+            (r#"{"SecretSubType":"DoubleUsers","DBInstanceId":"rm-1","AccountNamePrefix":"app","AccountType":"Super"}"#, "privileged pair"),
+            (r#"{"SecretSubType":"SingleUser","DBInstanceId":"rm-1","AccountNamePrefix":"App","AccountType":"Super"}"#, "upper case"),
+            (r#"{"SecretSubType":"SingleUser","DBInstanceId":"rm-1","AccountNamePrefix":"a'b","AccountType":"Super"}"#, "quote"),
+            (
+                r#"{"SecretSubType":"SingleUser","DBInstanceId":"rm-1","AccountNamePrefix":"abcdefghijklmnopq","AccountType":"Super"}"#,
+                "17 chars",
+            ),
+            (
+                r#"{"SecretSubType":"SingleUser","DBInstanceId":"rm-1","AccountNamePrefix":"a","DBName":"d","AccountPrivilege":"All"}"#,
+                "bad privilege",
+            ),
+            (
+                r#"{"SecretSubType":"SingleUser","DBInstanceId":"rm-1","AccountNamePrefix":"a","AccountType":"Super","DBName":"d"}"#,
+                "super with db",
+            ),
+            (r#"{"SecretSubType":"SingleUser","DBInstanceId":"rm-1"}"#, "neither accounts nor prefix"),
+        ] {
+            assert_eq!(
+                create_accounts(cfg).unwrap_err().code(),
+                if why == "neither accounts nor prefix" { "MissingParameter" } else { "InvalidParameter" },
+                "{why}"
+            );
+        }
+        // Accounts to import and accounts to create do not mix.
+        let p = Params::from_pairs(vec![
+            ("SecretName", "db/app"),
+            ("VersionId", "v1"),
+            ("SecretType", "Rds"),
+            ("ExtendedConfig", super_single),
+            ("SecretData", r#"{"Accounts":[{"AccountName":"a","AccountPassword":"p"}]}"#),
+        ]);
+        assert_eq!(SecretRequest::parse("CreateSecret", &p).unwrap_err().code(), "InvalidParameter");
+        assert!(matches!(parse("ConfirmSecretAccounts", &[("SecretName", "s")]).unwrap(), ConfirmSecretAccounts { .. }));
+        assert!(matches!(parse("CancelSecretRotation", &[("SecretName", "s")]).unwrap(), CancelSecretRotation { .. }));
     }
 
     #[test]

@@ -131,6 +131,9 @@ struct ServeArgs {
     /// Seconds a worker holds a secret's rotation before another may take it over
     #[arg(long, env = "SESAME_ROTATION_LEASE_SECS", default_value_t = 60)]
     rotation_lease_secs: i64,
+    /// Seconds before the first retry of a failed rotation (doubling per failure, at most an hour)
+    #[arg(long, env = "SESAME_ROTATION_RETRY_SECS", default_value_t = 30)]
+    rotation_retry_secs: i64,
     /// Seconds between runs of the scheduler (rotations due, deletion windows)
     #[arg(long, env = "SESAME_SCHEDULER_SECS", default_value_t = 30)]
     scheduler_secs: u64,
@@ -339,6 +342,43 @@ enum SecretCmd {
         #[arg(long)]
         rotation_interval: Option<String>,
     },
+    /// Plan an Rds secret whose accounts Sesame creates; nothing is created until `confirm`
+    #[command(
+        after_help = "Examples:\n  sesame secret create-rds app/db --db-instance pg-1 --mode dual --prefix app --database shop --privilege ReadWrite\n  sesame secret create-rds ops/db --db-instance pg-1 --mode single --prefix ops --privileged --rotation-interval 30d\n  sesame secret confirm app/db"
+    )]
+    CreateRds {
+        name: String,
+        /// Registered database instance (sesame db list)
+        #[arg(long)]
+        db_instance: String,
+        /// single: one account, brief unavailability at rotation; dual: two alternating accounts
+        #[arg(long, value_parser = ["single", "dual"], default_value = "dual")]
+        mode: String,
+        /// Account names are PREFIX_xxxxxx (and PREFIX_xxxxxx_clone in dual mode)
+        #[arg(long)]
+        prefix: String,
+        /// Database the accounts may use (standard accounts)
+        #[arg(long, required_unless_present = "privileged")]
+        database: Option<String>,
+        #[arg(long, value_parser = ["ReadWrite", "ReadOnly", "DDLOnly", "DMLOnly"], default_value = "ReadWrite")]
+        privilege: String,
+        /// One privileged account instead (single mode only)
+        #[arg(long, conflicts_with = "database")]
+        privileged: bool,
+        /// Rotate automatically with this period (6h to 365d), counted from the confirmation
+        #[arg(long)]
+        rotation_interval: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Create the accounts of a secret planned with create-rds
+    Confirm { name: String },
+    /// Delete a secret planned with create-rds before it is confirmed (nothing was created)
+    Discard { name: String },
+    /// Abandon a rotation that has not reached the database yet (see describe's RotationHealth)
+    CancelRotation { name: String },
     /// Rotate an Rds secret now (or finish the rotation in progress)
     #[command(after_help = "Example:\n  sesame secret rotate app/db-account")]
     Rotate {
@@ -625,6 +665,13 @@ async fn run(cli: Cli) -> Result<()> {
                 Command::Api { api_version, .. } => api_version.clone(),
                 _ => None,
             };
+            let discard = match &cmd {
+                Command::Secret(SecretCmd::Discard { name }) => Some(name.clone()),
+                _ => None,
+            };
+            if let Some(name) = discard {
+                ensure_unconfirmed(&client, &name).await?;
+            }
             let (action, params) = request_for(cmd)?;
             let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let version = version_override.unwrap_or_else(|| product_version(&action).to_string());
@@ -829,6 +876,53 @@ fn secret_request(cmd: SecretCmd, p: &mut Vec<(String, String)>) -> Result<Strin
             }
             "CreateSecret".into()
         }
+        SecretCmd::CreateRds {
+            name: n,
+            db_instance,
+            mode,
+            prefix,
+            database,
+            privilege,
+            privileged,
+            rotation_interval,
+            key,
+            description,
+        } => {
+            let mut cfg = serde_json::json!({
+                "SecretSubType": if mode == "single" { "SingleUser" } else { "DoubleUsers" },
+                "DBInstanceId": db_instance,
+                "AccountNamePrefix": prefix,
+                "AccountType": if privileged { "Privileged" } else { "Standard" },
+            });
+            if let (Some(db), Some(obj)) = (database, cfg.as_object_mut()) {
+                obj.insert("DBName".into(), db.into());
+                obj.insert("AccountPrivilege".into(), privilege.into());
+            }
+            p.push(name(n));
+            p.push(("VersionId".into(), "v1".into()));
+            p.push(("SecretType".into(), "Rds".into()));
+            p.push(("ExtendedConfig".into(), cfg.to_string()));
+            if let Some(i) = rotation_interval {
+                p.push(("EnableAutomaticRotation".into(), "true".into()));
+                p.push(("RotationInterval".into(), i));
+            }
+            opt(p, "EncryptionKeyId", key);
+            opt(p, "Description", description);
+            "CreateSecret".into()
+        }
+        SecretCmd::Confirm { name: n } => {
+            p.push(name(n));
+            "ConfirmSecretAccounts".into()
+        }
+        SecretCmd::Discard { name: n } => {
+            p.push(name(n));
+            p.push(("ForceDeleteWithoutRecovery".into(), "true".into()));
+            "DeleteSecret".into()
+        }
+        SecretCmd::CancelRotation { name: n } => {
+            p.push(name(n));
+            "CancelSecretRotation".into()
+        }
         SecretCmd::Rotate { name: n, version_id } => {
             p.push(name(n));
             let id = match version_id {
@@ -1017,7 +1111,43 @@ fn unreachable_serve() -> Result<String> {
 
 /// Prints a response. Decrypt, GetSecretValue and GetRandomPassword print the value itself
 /// (for scripts) unless an output format was asked for.
+/// `secret discard` deletes at once, so only a secret whose accounts were never created.
+async fn ensure_unconfirmed(client: &Client, name: &str) -> Result<()> {
+    let d = client.call("DescribeSecret", &[("SecretName", name)]).await?;
+    let status = extended_config(&d).and_then(|c| c.get("AccountCreation").and_then(Value::as_str).map(str::to_string));
+    if status.as_deref() != Some("AwaitingConfirmation") {
+        anyhow::bail!("{name} is not awaiting confirmation; to delete it use: sesame secret delete {name}");
+    }
+    Ok(())
+}
+
+fn extended_config(response: &Value) -> Option<Value> {
+    response.get("ExtendedConfig").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok())
+}
+
+/// After create-rds: what will be created, and how to go on. On standard error, so that the
+/// JSON on standard output stays parseable.
+fn print_plan(value: &Value) {
+    let Some(cfg) = extended_config(value) else { return };
+    let Some(planned) = cfg.get("PlannedAccounts").and_then(Value::as_array) else { return };
+    let names: Vec<&str> = planned.iter().filter_map(Value::as_str).collect();
+    let field = |k: &str| cfg.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let grant = match cfg.get("DBName").and_then(Value::as_str) {
+        Some(db) => format!("standard, {} on database {db}", field("AccountPrivilege")),
+        None => "privileged".to_string(),
+    };
+    let secret = value.get("SecretName").and_then(Value::as_str).unwrap_or_default();
+    eprintln!(
+        "Planned on {}: {} ({grant}). Nothing is created yet.\nTo create: sesame secret confirm {secret}\nTo drop the plan: sesame secret discard {secret}",
+        field("DBInstanceId"),
+        names.join(", ")
+    );
+}
+
 fn present(action: &str, output: Option<Output>, value: &Value) -> Result<()> {
+    if action == "CreateSecret" {
+        print_plan(value);
+    }
     let raw = match action {
         "GetSecretValue" => value.get("SecretData"),
         "GetRandomPassword" => value.get("RandomPassword"),
@@ -1063,6 +1193,7 @@ async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
         limits: sesame_core::Limits {
             max_rotations_per_hour: args.max_rotations_per_hour,
             rotation_lease_secs: args.rotation_lease_secs.max(1),
+            first_retry_secs: args.rotation_retry_secs.max(1),
         },
     };
     let running = sesame_server::start(cfg, shutdown.clone()).await.context("starting the server")?;

@@ -376,3 +376,221 @@ async fn single_mode_clients_that_retry_once_never_fail() {
         assert!(logons > 0);
     }
 }
+
+async fn config_of(c: &Client, name: &str) -> Value {
+    let d = c.call("DescribeSecret", &[("SecretName", name)]).await.unwrap();
+    serde_json::from_str(d["ExtendedConfig"].as_str().unwrap()).unwrap()
+}
+
+async fn health(c: &Client, name: &str) -> Value {
+    c.call("DescribeSecret", &[("SecretName", name)]).await.unwrap()["RotationHealth"].clone()
+}
+
+/// Create-accounts mode: the plan is stored (with sealed passwords) and nothing exists on the
+/// server until the administrator confirms; then both accounts exist, log on, and rotate.
+async fn create_accounts_suite(t: DbTarget, db_id: &str) {
+    let server = common::TestServer::start(&["--plain-http"]);
+    let c = server.client();
+    register(&c, db_id, &t).await;
+    let admin = sesame_engines::connect(t.clone()).unwrap();
+    let prefix = format!("ca{}", sesame_crypto::random::id_suffix(4).unwrap());
+    let cfg = json!({"SecretSubType": "DoubleUsers", "DBInstanceId": db_id, "AccountNamePrefix": prefix, "DBName": DB, "AccountPrivilege": "ReadOnly"});
+    c.call(
+        "CreateSecret",
+        &[
+            ("SecretName", "rds/created"),
+            ("SecretType", "Rds"),
+            ("VersionId", "v1"),
+            ("ExtendedConfig", &cfg.to_string()),
+            ("EnableAutomaticRotation", "true"),
+            ("RotationInterval", "7d"),
+        ],
+    )
+    .await
+    .unwrap();
+    let plan = config_of(&c, "rds/created").await;
+    assert_eq!(plan["AccountCreation"], "AwaitingConfirmation", "{plan}");
+    let planned: Vec<String> = plan["PlannedAccounts"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert_eq!(planned.len(), 2, "{plan}");
+    assert!(planned[0].starts_with(&format!("{prefix}_")) && planned[1] == format!("{}_clone", planned[0]), "{planned:?}");
+    for name in &planned {
+        assert!(!admin.account_exists(name).await.unwrap(), "{name} exists before the confirmation");
+    }
+    for action in ["GetSecretValue", "RotateSecret"] {
+        let e = c.call(action, &[("SecretName", "rds/created"), ("VersionId", "r0")]).await.unwrap_err();
+        assert!(matches!(e, ClientError::Api { status: 409, .. }) && e.code() == Some("Rejected.SecretNotReady"), "{action}: {e}");
+    }
+    let d = c.call("DescribeSecret", &[("SecretName", "rds/created")]).await.unwrap();
+    assert!(d.get("NextRotationDate").is_none(), "the rotation clock starts at the confirmation: {d}");
+
+    c.call("ConfirmSecretAccounts", &[("SecretName", "rds/created")]).await.unwrap();
+    assert_eq!(config_of(&c, "rds/created").await["AccountCreation"], "Created");
+    let current = stage(&c, "rds/created", "ACSCurrent").await;
+    let previous = stage(&c, "rds/created", "ACSPrevious").await;
+    assert_eq!((&current.0, &previous.0), (&planned[0], &planned[1]));
+    assert!(logs_on(admin.as_ref(), &current).await && logs_on(admin.as_ref(), &previous).await, "both created accounts log on");
+    let d = c.call("DescribeSecret", &[("SecretName", "rds/created")]).await.unwrap();
+    assert!(d["NextRotationDate"].is_string() && d["RotationHealth"]["InProgress"] == false, "{d}");
+    c.call("ConfirmSecretAccounts", &[("SecretName", "rds/created")]).await.unwrap();
+    c.call("RotateSecret", &[("SecretName", "rds/created"), ("VersionId", "r1")]).await.unwrap();
+    let rotated = stage(&c, "rds/created", "ACSCurrent").await;
+    assert_eq!(rotated.0, planned[1], "dual mode: the other account is current now");
+    assert!(logs_on(admin.as_ref(), &rotated).await && logs_on(admin.as_ref(), &current).await);
+
+    // A plan that is discarded never touches the server.
+    let single = json!({"SecretSubType": "SingleUser", "DBInstanceId": db_id, "AccountNamePrefix": prefix, "AccountType": "Super"});
+    c.call(
+        "CreateSecret",
+        &[("SecretName", "rds/discarded"), ("SecretType", "Rds"), ("VersionId", "v1"), ("ExtendedConfig", &single.to_string())],
+    )
+    .await
+    .unwrap();
+    let planned_single = config_of(&c, "rds/discarded").await["PlannedAccounts"][0].as_str().unwrap().to_string();
+    c.call("DeleteSecret", &[("SecretName", "rds/discarded"), ("ForceDeleteWithoutRecovery", "true")]).await.unwrap();
+    assert!(!admin.account_exists(&planned_single).await.unwrap());
+    assert_eq!(
+        c.call("ConfirmSecretAccounts", &[("SecretName", "rds/discarded")]).await.unwrap_err().code(),
+        Some("Forbidden.ResourceNotFound")
+    );
+    for name in planned {
+        admin.drop_account(&name).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn postgresql_accounts_are_created_only_after_confirmation() {
+    create_accounts_suite(pg_admin(), "pg-create").await;
+}
+
+#[tokio::test]
+async fn mariadb_accounts_are_created_only_after_confirmation() {
+    create_accounts_suite(maria_admin(), "maria-create").await;
+}
+
+/// The database goes away (its port refuses connections) in the middle of a rotation, of a
+/// confirmation and of a rotation that is then cancelled: the attempts fail and are retried by
+/// the scheduler, ACSCurrent keeps logging on, the health shows the error, and once the
+/// database is back everything completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_goes_down_delays_rotations_and_breaks_nothing() {
+    let fast = [("SESAME_SCHEDULER_SECS", "1"), ("SESAME_ROTATION_RETRY_SECS", "1"), ("SESAME_ROTATION_LEASE_SECS", "5")];
+    let server = common::TestServer::start_in_env(common::unique_dir("down"), &["--plain-http"], &fast);
+    let c = server.client();
+    let mut proxy = common::TcpProxy::start("127.0.0.1:5432").await;
+    register(&c, "pg-down", &DbTarget { port: proxy.port, ..pg_admin() }).await;
+    let root = sesame_engines::connect(pg_admin()).unwrap();
+    let run = sesame_crypto::random::id_suffix(4).unwrap();
+    let mut made = Vec::new();
+    for which in ["down", "cancel"] {
+        let app = format!("st_{run}_{which}");
+        let pw = sesame_engines::generate_password().unwrap();
+        root.create_account(&app, &pw, &AccountSpec::Standard { database: DB.into(), permission: Permission::ReadOnly }).await.unwrap();
+        let accounts = json!([{"AccountName": app, "AccountPassword": secrecy::ExposeSecret::expose_secret(&pw)}]);
+        create_rds(&c, &format!("rds/{which}"), "SingleUser", "pg-down", accounts).await;
+        made.push(app);
+    }
+    let cfg = json!({"SecretSubType": "DoubleUsers", "DBInstanceId": "pg-down", "AccountNamePrefix": format!("dn{run}"), "DBName": DB, "AccountPrivilege": "ReadWrite"});
+    c.call(
+        "CreateSecret",
+        &[("SecretName", "rds/planned"), ("SecretType", "Rds"), ("VersionId", "v1"), ("ExtendedConfig", &cfg.to_string())],
+    )
+    .await
+    .unwrap();
+    let before = stage(&c, "rds/down", "ACSCurrent").await;
+
+    proxy.cut().await;
+    for (action, name) in [("RotateSecret", "rds/down"), ("RotateSecret", "rds/cancel"), ("ConfirmSecretAccounts", "rds/planned")] {
+        let e = c.call(action, &[("SecretName", name), ("VersionId", "d1")]).await.unwrap_err();
+        assert_eq!(e.code(), Some("DBInstance.Unreachable"), "{action} {name}: {e}");
+    }
+    assert!(logs_on(root.as_ref(), &before).await, "ACSCurrent logs on while Sesame cannot reach the database");
+    assert_eq!(version_of(&c, "rds/down", "ACSCurrent").await, "v1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let h = health(&c, "rds/down").await;
+        assert!(h["LastError"].as_str().unwrap().contains("DBInstance.Unreachable"), "{h}");
+        if h["Attempts"].as_i64().unwrap() >= 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the scheduler does not retry: {h}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    // A rotation that never reached the database can be cancelled; its version stays stored.
+    loop {
+        match c.call("CancelSecretRotation", &[("SecretName", "rds/cancel")]).await {
+            Ok(_) => break,
+            Err(e) if e.code() == Some("Rejected.Throttling") => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(e) => panic!("cancel: {e}"),
+        }
+    }
+    assert_eq!(health(&c, "rds/cancel").await["InProgress"], false);
+    let versions = c.call("ListSecretVersionIds", &[("SecretName", "rds/cancel"), ("IncludeDeprecated", "true")]).await.unwrap();
+    assert_eq!(versions["TotalCount"], 2, "{versions}");
+    assert_eq!(version_of(&c, "rds/cancel", "ACSCurrent").await, "v1");
+    let e = c.call("CancelSecretRotation", &[("SecretName", "rds/cancel")]).await.unwrap_err();
+    assert_eq!(e.code(), Some("InvalidParameter"), "nothing left to cancel: {e}");
+
+    proxy.restore().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while health(&c, "rds/down").await["InProgress"] == true || health(&c, "rds/planned").await["InProgress"] == true {
+        assert!(std::time::Instant::now() < deadline, "the rotation did not complete after the database came back");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(version_of(&c, "rds/down", "ACSCurrent").await, "d1");
+    let after = stage(&c, "rds/down", "ACSCurrent").await;
+    assert!(logs_on(root.as_ref(), &after).await, "the completed rotation's password logs on");
+    assert_eq!(stage(&c, "rds/down", "ACSPrevious").await, before);
+    let created = (stage(&c, "rds/planned", "ACSCurrent").await, stage(&c, "rds/planned", "ACSPrevious").await);
+    assert!(logs_on(root.as_ref(), &created.0).await && logs_on(root.as_ref(), &created.1).await, "the confirmation completed");
+    made.extend([created.0.0, created.1.0]);
+    for name in made {
+        root.drop_account(&name).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_cli_shows_the_plan_confirms_and_discards_only_plans() {
+    let server = common::TestServer::start(&["--plain-http"]);
+    let c = server.client();
+    register(&c, "pg-cli", &pg_admin()).await;
+    let sesame = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+            .args(args)
+            .env("SESAME_CONFIG_DIR", server.dir.join("config"))
+            .output()
+            .unwrap()
+    };
+    let prefix = format!("cli{}", sesame_crypto::random::id_suffix(4).unwrap());
+    let base = ["secret", "create-rds", "--db-instance", "pg-cli", "--prefix", prefix.as_str()];
+    let out = sesame(&[&base[..], &["app/db", "--mode", "dual", "--database", DB, "--privilege", "ReadOnly"]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Nothing is created yet") && stderr.contains("sesame secret confirm app/db") && stderr.contains(&prefix),
+        "{stderr}"
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("standard output stays JSON");
+    assert_eq!(json["SecretName"], "app/db");
+
+    let out = sesame(&["secret", "get", "app/db"]);
+    assert_eq!(out.status.code(), Some(4), "a 409 is a client error: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(sesame(&["secret", "confirm", "app/db"]).status.success());
+    let out = sesame(&["secret", "discard", "app/db"]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not awaiting confirmation"),
+        "a confirmed secret is not discarded"
+    );
+    let value: Value = serde_json::from_slice(&sesame(&["secret", "get", "app/db"]).stdout).unwrap();
+    let root = sesame_engines::connect(pg_admin()).unwrap();
+    let account = (value["AccountName"].as_str().unwrap().to_string(), value["AccountPassword"].as_str().unwrap().to_string());
+    assert!(logs_on(root.as_ref(), &account).await);
+
+    let out = sesame(&[&base[..], &["ops/db", "--mode", "single", "--privileged"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(sesame(&["secret", "discard", "ops/db"]).status.success());
+    assert_eq!(sesame(&["secret", "describe", "ops/db"]).status.code(), Some(3), "discarded at once");
+    for which in ["ACSCurrent", "ACSPrevious"] {
+        root.drop_account(&stage(&c, "app/db", which).await.0).await.unwrap();
+    }
+}

@@ -43,6 +43,9 @@ pub fn engine_error(db: &DbInstance, e: EngineError) -> Error {
         EngineError::DatabaseNotFound(name) => Error::invalid("DBName", format!("database {name} does not exist on {at}")),
         EngineError::Refused { code, during } => Error::DbRefused(format!("{at} answered error {code} while {during}")),
         EngineError::Unsupported(what) => Error::invalid("Engine", format!("{what} is not supported yet")),
+        EngineError::PasswordRejected { code } => {
+            Error::DbRefused(format!("{at} refused a generated password by its password policy (error {code}); a fresh one is tried next"))
+        }
     }
 }
 

@@ -173,6 +173,16 @@ pub enum EngineError {
     Refused { code: String, during: &'static str },
     #[error("{0} is not supported by this engine")]
     Unsupported(&'static str),
+    /// The server's password policy refused a new password; another one may pass.
+    #[error("the database server's password policy refused the new password ({code})")]
+    PasswordRejected { code: String },
+}
+
+impl EngineError {
+    /// The server refused a password for what it is; a freshly generated one may pass.
+    pub fn is_password_policy(&self) -> bool {
+        matches!(self, EngineError::PasswordRejected { .. })
+    }
 }
 
 /// Account management on one database server. Every method logs on as the administrator

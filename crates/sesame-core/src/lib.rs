@@ -6,6 +6,7 @@
 //! A service takes a typed request from `sesame-api` and returns a response ready to render;
 //! every failure is already an [`sesame_api::Error`].
 
+pub mod accounts;
 pub mod clock;
 pub mod dbs;
 pub mod engine;
@@ -67,11 +68,17 @@ pub struct Limits {
     /// How long a worker holds a rotation before another may take it over (its holder renews
     /// it at every step; a crashed holder's lease runs out).
     pub rotation_lease_secs: i64,
+    /// The wait before the first retry of a failed rotation; it doubles per failure, up to an hour.
+    pub first_retry_secs: i64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_rotations_per_hour: rotation::MAX_ROTATIONS_PER_HOUR, rotation_lease_secs: 60 }
+        Limits {
+            max_rotations_per_hour: rotation::MAX_ROTATIONS_PER_HOUR,
+            rotation_lease_secs: 60,
+            first_retry_secs: rotation::FIRST_RETRY_SECS,
+        }
     }
 }
 

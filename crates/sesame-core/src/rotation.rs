@@ -18,19 +18,19 @@
 //! the account clients hold stays valid; an imported single account gets `<name>_clone` (with
 //! the same grants) at the first rotation.
 
-use crate::engine::{AccountSpec, generate_password};
-use crate::model::{Rotation, RotationChange, RotationStep, Secret, SecretVersion};
+use crate::engine::{AccountSpec, EngineError, generate_password};
+use crate::model::{Rotation, RotationChange, RotationStep, SealedValue, Secret, SecretVersion};
 use crate::secrets::SecretService;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use sesame_api::Error;
 use sesame_api::error::Result;
 use sesame_api::kms::{KeyRef, Sensitive};
-use sesame_api::secrets::{CURRENT, PENDING, PREVIOUS, RdsMode, RdsSpec, RotationFields, RotationHealth};
+use sesame_api::secrets::{CURRENT, PENDING, PREVIOUS, RdsAccounts, RdsMode, RdsSpec, RotationFields, RotationHealth};
 
 /// RotateSecret's limit per secret (Alibaba's); `Limits::max_rotations_per_hour` may set another.
 pub const MAX_ROTATIONS_PER_HOUR: usize = 50;
-/// Backoff of failed attempts: 30 s, doubling, at most an hour.
+/// Backoff of failed attempts: 30 s (by default), doubling, at most an hour.
 pub const FIRST_RETRY_SECS: i64 = 30;
 pub const MAX_RETRY_SECS: i64 = 3_600;
 
@@ -55,7 +55,8 @@ fn parse_account(value: &str) -> Result<Account> {
 pub(crate) struct RdsConfig {
     pub mode: RdsMode,
     pub db_instance_id: String,
-    /// `CustomData.DBName`: the database the accounts log on to (the JDBC plugin's convention).
+    /// `CustomData.DBName` (the JDBC plugin's convention), else the database created accounts
+    /// were granted: the database the accounts log on to.
     pub db_name: Option<String>,
 }
 
@@ -69,17 +70,33 @@ pub(crate) fn rds_config_of(s: &Secret) -> Result<RdsConfig> {
     Ok(RdsConfig {
         mode: field("SecretSubType").and_then(RdsMode::parse).ok_or_else(|| Error::internal("an Rds secret has no SecretSubType"))?,
         db_instance_id: field("DBInstanceId").ok_or_else(|| Error::internal("an Rds secret has no DBInstanceId"))?.to_string(),
-        db_name: v.pointer("/CustomData/DBName").and_then(Value::as_str).filter(|d| !d.is_empty()).map(str::to_string),
+        db_name: ["/CustomData/DBName", "/DBName"]
+            .iter()
+            .find_map(|path| v.pointer(path).and_then(Value::as_str).filter(|d| !d.is_empty()))
+            .map(str::to_string),
     })
 }
 
 /// The stored extended configuration of a new Rds secret: its sub-type, instance and CustomData.
-pub(crate) fn rds_config(spec: &RdsSpec, original: Option<&str>) -> String {
+/// With accounts to create, it also keeps what to create, the planned names and the
+/// confirmation status.
+pub(crate) fn rds_config(spec: &RdsSpec, original: Option<&str>, planned: &[String]) -> String {
     let custom = original
         .and_then(|c| serde_json::from_str::<Value>(c).ok())
         .and_then(|v| v.get("CustomData").cloned())
         .unwrap_or_else(|| Value::Object(Map::new()));
-    json!({"SecretSubType": spec.mode.as_str(), "DBInstanceId": spec.db_instance_id, "CustomData": custom}).to_string()
+    let mut cfg = json!({"SecretSubType": spec.mode.as_str(), "DBInstanceId": spec.db_instance_id, "CustomData": custom});
+    if let (RdsAccounts::Create(c), Some(obj)) = (&spec.accounts, cfg.as_object_mut()) {
+        obj.insert("AccountNamePrefix".into(), c.prefix.clone().into());
+        obj.insert("AccountType".into(), c.account_type.as_str().into());
+        if let Some((db, privilege)) = &c.grant {
+            obj.insert("DBName".into(), db.clone().into());
+            obj.insert("AccountPrivilege".into(), privilege.clone().into());
+        }
+        obj.insert("PlannedAccounts".into(), planned.into());
+        obj.insert(crate::accounts::STATUS_FIELD.into(), sesame_api::secrets::AWAITING_CONFIRMATION.into());
+    }
+    cfg.to_string()
 }
 
 /// The second account of a dual pair made from one imported account.
@@ -90,7 +107,7 @@ pub fn clone_name(account: &str) -> String {
 /// Fault injection for the crash-safety tests: when `SESAME_FAULT_CRASH_AT` names a point, the
 /// process kills itself there with SIGKILL, as a power cut would. Points: `PendingStored`,
 /// `ApplyUnrecorded` (the database changed, the step not yet recorded), `Applied`, `Verified`.
-fn crash_point(point: &str) {
+pub(crate) fn crash_point(point: &str) {
     if std::env::var("SESAME_FAULT_CRASH_AT").as_deref() == Ok(point) {
         tracing::error!(point, "fault injection: killing this process");
         let _ = std::process::Command::new("kill").args(["-KILL", &std::process::id().to_string()]).status();
@@ -98,9 +115,32 @@ fn crash_point(point: &str) {
     }
 }
 
-fn backoff(attempts: i64) -> i64 {
+fn backoff(first: i64, attempts: i64) -> i64 {
     let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
-    FIRST_RETRY_SECS.saturating_mul(1_i64 << exp).min(MAX_RETRY_SECS)
+    first.saturating_mul(1_i64 << exp).min(MAX_RETRY_SECS)
+}
+
+/// A failed step, and whether the database refused the password itself (so that a fresh one
+/// may pass where a retry of the same would not).
+pub(crate) struct Failure {
+    pub error: Error,
+    pub fresh_password: bool,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure { error, fresh_password: false }
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
+        Error::from(e).into()
+    }
+}
+
+pub(crate) fn new_version_id() -> Result<String> {
+    Ok(sesame_crypto::random::uuid().map_err(Error::internal)?.to_lowercase())
 }
 
 /// Rotation fields of a managed secret's responses (none for generic secrets).
@@ -127,10 +167,23 @@ impl SecretService {
                 format!("{name} is a {} secret; RotateSecret is for Rds secrets (use PutSecretValue)", s.secret_type),
             ));
         }
+        match crate::accounts::creation_status(&s).as_deref() {
+            Some(sesame_api::secrets::AWAITING_CONFIRMATION) => {
+                return Err(Error::SecretNotReady(format!("{name} awaits confirmation of its accounts (ConfirmSecretAccounts)")));
+            }
+            // An interrupted or failed confirmation: the scheduler resumes it here.
+            Some(sesame_api::secrets::CREATING_ACCOUNTS) => {
+                self.create_accounts(name).await?;
+                return Ok(s.with_stage(CURRENT).map(|v| v.id.clone()).unwrap_or_default());
+            }
+            _ => {}
+        }
         let cfg = rds_config_of(&s)?;
         let pending = s.with_stage(PENDING).map(|v| v.id.clone());
         if let Some(v) = version_id {
-            if s.version(v).is_some() && pending.as_deref() != Some(v) {
+            // A version that exists answers for itself, unless another rotation is under way
+            // (as when the database refused this version's password and a fresh one replaced it).
+            if s.version(v).is_some() && pending.is_none() {
                 return Ok(v.to_string());
             }
             if let Some(p) = pending.as_ref().filter(|p| p.as_str() != v) {
@@ -152,19 +205,19 @@ impl SecretService {
         Ok(version)
     }
 
-    async fn account_at(&self, s: &Secret, version_id: &str) -> Result<Account> {
+    pub(crate) async fn account_at(&self, s: &Secret, version_id: &str) -> Result<Account> {
         parse_account(Sensitive::new(self.open(&s.name, version_id).await?).expose_secret())
     }
 
-    async fn account_with(&self, s: &Secret, stage: &str) -> Result<Option<Account>> {
+    pub(crate) async fn account_with(&self, s: &Secret, stage: &str) -> Result<Option<Account>> {
         match s.with_stage(stage) {
             Some(v) => Ok(Some(self.account_at(s, &v.id).await?)),
             None => Ok(None),
         }
     }
 
-    /// Step 1: the new password, sealed under ACSPending, and the attempt record, in one write.
-    async fn stage_pending(&self, s: &Secret, cfg: &RdsConfig, version_id: Option<&str>) -> Result<String> {
+    /// The account a new version of `s` names, with a fresh password, sealed as version `id`.
+    async fn seal_next(&self, s: &Secret, cfg: &RdsConfig, id: &str) -> Result<SealedValue> {
         let current =
             self.account_with(s, CURRENT).await?.ok_or_else(|| Error::internal(format!("secret {} has no ACSCurrent", s.name)))?;
         let target = match cfg.mode {
@@ -175,12 +228,17 @@ impl SecretService {
             },
         };
         let password = generate_password().map_err(Error::internal)?;
+        let key = self.keys.resolve(&KeyRef::Id(s.key_id.clone())).await?;
+        self.seal(&key, &s.name, id, account_value(&target, password.expose_secret()).expose_secret().as_bytes())
+    }
+
+    /// Step 1: the new password, sealed under ACSPending, and the attempt record, in one write.
+    async fn stage_pending(&self, s: &Secret, cfg: &RdsConfig, version_id: Option<&str>) -> Result<String> {
         let id = match version_id {
             Some(v) => v.to_string(),
-            None => sesame_crypto::random::uuid().map_err(Error::internal)?.to_lowercase(),
+            None => new_version_id()?,
         };
-        let key = self.keys.resolve(&KeyRef::Id(s.key_id.clone())).await?;
-        let sealed = self.seal(&key, &s.name, &id, account_value(&target, password.expose_secret()).expose_secret().as_bytes())?;
+        let sealed = self.seal_next(s, cfg, &id).await?;
         let now = self.deps.clock.now();
         let attempt = Rotation {
             secret: s.name.clone(),
@@ -239,22 +297,58 @@ impl SecretService {
         .await;
         match result {
             Ok(()) => self.promote(name, version).await,
-            Err(e) => {
-                attempt.attempts += 1;
-                attempt.last_error = format!("{}: {}", e.code(), e.message());
-                attempt.next_retry = now.plus_seconds(backoff(attempt.attempts));
+            Err(f) if f.fresh_password => {
+                // The database refused the password itself (its password policy) and holds
+                // nothing new: the next attempt gets a fresh password, as a new version.
+                let retry = self.fail_attempt(&mut attempt, &f.error);
+                let old = attempt.version_id.clone();
+                attempt.version_id = new_version_id()?;
+                let cfg_secret = self.load(name).await?;
+                let sealed = self.seal_next(&cfg_secret, cfg, &attempt.version_id).await?;
+                let new_id = attempt.version_id.clone();
+                self.modify_with(name, Some((&new_id, &sealed)), RotationChange::Put(&attempt), |s| {
+                    for v in &mut s.versions {
+                        if v.id == old {
+                            v.stages.retain(|st| st != PENDING);
+                        }
+                    }
+                    s.versions.push(SecretVersion {
+                        id: new_id.clone(),
+                        created: now,
+                        data_type: "text".into(),
+                        stages: vec![PENDING.into()],
+                    });
+                    crate::secrets::prune_versions(s);
+                    Ok(())
+                })
+                .await?;
+                self.deps.store.release_rotation(name, &self.worker_id).await?;
+                tracing::warn!(secret = %name, attempts = attempt.attempts, error = %attempt.last_error, retry_in = retry, "the database refused the new password; a fresh one will be tried");
+                Err(f.error)
+            }
+            Err(f) => {
+                self.fail_attempt(&mut attempt, &f.error);
                 self.deps.store.put_rotation(&attempt).await?;
                 self.deps.store.release_rotation(name, &self.worker_id).await?;
                 tracing::warn!(secret = %name, attempts = attempt.attempts, error = %attempt.last_error, "rotation attempt failed; it will be retried");
-                Err(e)
+                Err(f.error)
             }
         }
     }
 
-    async fn apply_and_verify(&self, cfg: &RdsConfig, attempt: &mut Rotation, account: &Account, current: &Account) -> Result<()> {
+    /// Counts a failed attempt on its record and schedules the retry; returns the delay.
+    pub(crate) fn fail_attempt(&self, attempt: &mut Rotation, e: &Error) -> i64 {
+        attempt.attempts += 1;
+        attempt.last_error = format!("{}: {}", e.code(), e.message());
+        let delay = backoff(self.deps.limits.first_retry_secs, attempt.attempts);
+        attempt.next_retry = self.deps.clock.now().plus_seconds(delay);
+        delay
+    }
+
+    async fn apply_and_verify(&self, cfg: &RdsConfig, attempt: &mut Rotation, account: &Account, current: &Account) -> Result<(), Failure> {
         let db = self.dbs.get(&cfg.db_instance_id).await?;
         let engine = self.dbs.engine(&db).await?;
-        let fail = |e| crate::dbs::engine_error(&db, e);
+        let fail = |e: EngineError| Failure { fresh_password: e.is_password_policy(), error: crate::dbs::engine_error(&db, e) };
         let second_account = cfg.mode == RdsMode::DoubleUsers && account.name != current.name;
         if attempt.step == RotationStep::PendingStored {
             if second_account && !engine.account_exists(&account.name).await.map_err(fail)? {
@@ -280,7 +374,7 @@ impl SecretService {
         Ok(())
     }
 
-    async fn renew(&self, name: &str) -> Result<()> {
+    pub(crate) async fn renew(&self, name: &str) -> Result<()> {
         let now = self.deps.clock.now();
         if !self.deps.store.lease_rotation(name, &self.worker_id, now.plus_seconds(self.deps.limits.rotation_lease_secs), now).await? {
             return Err(Error::Throttling(format!("the rotation of secret {name} was taken over by another worker")));
@@ -309,6 +403,62 @@ impl SecretService {
         })
         .await?;
         tracing::info!(secret = %name, version = %version, "rotated");
+        Ok(())
+    }
+
+    /// Abandons the rotation in progress, if the database cannot have its password: the pending
+    /// version stays stored without a stage, so whatever the database holds is still known.
+    pub async fn cancel_rotation(&self, name: &str) -> Result<()> {
+        let s = self.load(name).await?;
+        if crate::accounts::creation_status(&s).is_some_and(|st| st != sesame_api::secrets::ACCOUNTS_CREATED) {
+            return Err(Error::invalid(
+                "SecretName",
+                format!("{name} has no accounts yet; there is no rotation to cancel (delete the secret to abandon it)"),
+            ));
+        }
+        let attempt = self
+            .deps
+            .store
+            .get_rotation(name)
+            .await?
+            .ok_or_else(|| Error::invalid("SecretName", format!("no rotation of {name} is in progress")))?;
+        if attempt.step != RotationStep::PendingStored {
+            return Err(Error::invalid(
+                "SecretName",
+                format!(
+                    "the rotation of {name} has reached the database (step {}); it can only be completed: RotateSecret retries it",
+                    attempt.step.as_str()
+                ),
+            ));
+        }
+        let cfg = rds_config_of(&s)?;
+        // A crash between changing a password and recording it leaves the step at
+        // PendingStored; in single mode that would leave ACSCurrent stale, so ask the database.
+        if cfg.mode == RdsMode::SingleUser
+            && let Ok(pending) = self.account_at(&s, &attempt.version_id).await
+            && let Ok(db) = self.dbs.get(&cfg.db_instance_id).await
+            && let Ok(engine) = self.dbs.engine(&db).await
+            && engine.check_login(&pending.name, &pending.password, cfg.db_name.as_deref()).await.is_ok()
+        {
+            return Err(Error::invalid(
+                "SecretName",
+                format!("the database already holds the new password of {name}; RotateSecret completes the rotation"),
+            ));
+        }
+        let now = self.deps.clock.now();
+        if !self.deps.store.lease_rotation(name, &self.worker_id, now.plus_seconds(self.deps.limits.rotation_lease_secs), now).await? {
+            return Err(Error::Throttling(format!("secret {name} is being rotated right now; try again later")));
+        }
+        self.modify_with(name, None, RotationChange::Delete, |s| {
+            for v in &mut s.versions {
+                v.stages.retain(|st| st != PENDING);
+            }
+            s.next_rotation = s.rotation_interval.map(|i| now.plus_seconds(i));
+            s.updated = now;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(secret = %name, version = %attempt.version_id, "rotation cancelled");
         Ok(())
     }
 
@@ -355,9 +505,10 @@ mod tests {
 
     #[test]
     fn backoff_doubles_from_thirty_seconds_to_an_hour() {
-        assert_eq!((backoff(1), backoff(2), backoff(3)), (30, 60, 120));
-        assert_eq!(backoff(8), 3_600);
-        assert_eq!(backoff(i64::MAX), 3_600);
+        assert_eq!((backoff(30, 1), backoff(30, 2), backoff(30, 3)), (30, 60, 120));
+        assert_eq!(backoff(30, 8), 3_600);
+        assert_eq!(backoff(30, i64::MAX), 3_600);
+        assert_eq!(backoff(1, 2), 2);
     }
 
     #[test]

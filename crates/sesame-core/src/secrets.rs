@@ -10,6 +10,7 @@ use crate::model::{Key, SealedValue, Secret, SecretVersion};
 use crate::rotation::{account_value, rds_config, rotation_fields};
 use crate::store::StoreError;
 use crate::{Ctx, Deps, to_value};
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 use sesame_api::Error;
 use sesame_api::error::Result;
@@ -301,6 +302,14 @@ impl SecretService {
                 let version_id = self.rotate(&name, Some(&version_id)).await?;
                 to_value(RotateSecretResponse { arn: self.arn(&name), secret_name: name, version_id })
             }
+            SecretRequest::ConfirmSecretAccounts { name } => {
+                self.confirm_accounts(&name).await?;
+                to_value(SecretNameResponse { secret_name: name })
+            }
+            SecretRequest::CancelSecretRotation { name } => {
+                self.cancel_rotation(&name).await?;
+                to_value(SecretNameResponse { secret_name: name })
+            }
             SecretRequest::UpdateSecretRotationPolicy { name, rotation } => {
                 let now = self.deps.clock.now();
                 self.modify(&name, None, |s| {
@@ -372,6 +381,7 @@ impl SecretService {
             });
         }
         let now = self.deps.clock.now();
+        let awaiting = r.rds.as_ref().is_some_and(|rds| matches!(rds.accounts, RdsAccounts::Create(_)));
         // One version for a generic secret; one per imported account for an Rds secret, the
         // first under ACSCurrent and a second (dual mode) under ACSPrevious.
         let mut versions: Vec<(SecretVersion, SealedValue)> = Vec::new();
@@ -390,15 +400,28 @@ impl SecretService {
                 ("Generic", r.extended_config.clone())
             }
             Some(rds) => {
-                self.dbs.get(&rds.db_instance_id).await?;
-                for (i, account) in rds.accounts.iter().enumerate() {
+                let db = self.dbs.get(&rds.db_instance_id).await?;
+                // Imported accounts as given; accounts to create as planned, their passwords
+                // sealed now, before anything exists on the server.
+                let (accounts, planned): (Vec<(String, SecretString)>, Vec<String>) = match &rds.accounts {
+                    RdsAccounts::Import(list) => (
+                        list.iter().map(|a| (a.name.clone(), SecretString::from(a.password.expose_secret().to_string()))).collect(),
+                        Vec::new(),
+                    ),
+                    RdsAccounts::Create(c) => {
+                        let plan = self.plan_accounts(&db, rds.mode, c).await?;
+                        let names = plan.iter().map(|(n, _)| n.clone()).collect();
+                        (plan, names)
+                    }
+                };
+                for (i, (account, password)) in accounts.iter().enumerate() {
                     let (id, stage) =
                         if i == 0 { (r.version_id.clone(), CURRENT) } else { (format!("{}-previous", r.version_id), PREVIOUS) };
-                    let value = account_value(&account.name, account.password.expose_secret());
+                    let value = account_value(account, secrecy::ExposeSecret::expose_secret(password));
                     let sealed = self.seal(&key, &r.name, &id, value.expose_secret().as_bytes())?;
                     versions.push((SecretVersion { id, created: now, data_type: "text".into(), stages: vec![stage.into()] }, sealed));
                 }
-                ("Rds", Some(rds_config(rds, r.extended_config.as_deref())))
+                ("Rds", Some(rds_config(rds, r.extended_config.as_deref(), &planned)))
             }
         };
         let secret = Secret {
@@ -416,7 +439,8 @@ impl SecretService {
             versions: versions.iter().map(|(v, _)| v.clone()).collect(),
             rotation_interval: r.rotation,
             last_rotation: None,
-            next_rotation: r.rotation.map(|i| now.plus_seconds(i)),
+            // Accounts still to be confirmed start their rotation clock when they exist.
+            next_rotation: r.rotation.filter(|_| !awaiting).map(|i| now.plus_seconds(i)),
             revision: 0,
         };
         let values: Vec<(&str, &SealedValue)> = versions.iter().map(|(v, sealed)| (v.id.as_str(), sealed)).collect();
@@ -492,6 +516,18 @@ impl SecretService {
 
     async fn get_value(&self, g: &GetValue) -> Result<SecretValueResponse> {
         let s = self.load_live(&g.name).await?;
+        match crate::accounts::creation_status(&s).as_deref() {
+            None | Some(ACCOUNTS_CREATED) => {}
+            Some(AWAITING_CONFIRMATION) => {
+                return Err(Error::SecretNotReady(format!(
+                    "the accounts of {} are not created yet: review them with DescribeSecret, then confirm with ConfirmSecretAccounts (sesame secret confirm)",
+                    s.name
+                )));
+            }
+            Some(_) => {
+                return Err(Error::SecretNotReady(format!("the accounts of {} are being created; DescribeSecret shows progress", s.name)));
+            }
+        }
         // Managed secrets expose ACSCurrent and ACSPrevious only, and ignore VersionId.
         let select = if s.secret_type == "Generic" {
             g.select.clone()

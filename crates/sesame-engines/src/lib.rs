@@ -30,6 +30,10 @@ pub fn connect(target: DbTarget) -> Result<Box<dyn Engine>, EngineError> {
 /// How long a logon may take before the server counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What a statement that sets a password is doing, for error reports.
+pub(crate) const PASSWORD_STATEMENT: &str = "setting the password";
+pub(crate) const CREATE_STATEMENT: &str = "creating the account";
+
 /// Maps a driver error to an engine error, keeping only what is safe to show.
 pub(crate) fn classify(e: sqlx::Error, user: &str, during: &'static str) -> EngineError {
     match e {
@@ -45,6 +49,11 @@ pub(crate) fn classify(e: sqlx::Error, user: &str, during: &'static str) -> Engi
                 // exchange for them, which keeps account names from being probed).
                 ("28P01" | "28000", None) | (_, Some(1045 | 1698)) => EngineError::LogonFailed { user: user.to_string() },
                 ("3D000", None) | (_, Some(1049)) => EngineError::DatabaseNotFound(String::new()),
+                // MySQL/MariaDB ER_NOT_VALID_PASSWORD (validate_password, simple_password_check,
+                // cracklib); PostgreSQL's passwordcheck answers invalid_parameter_value, which a
+                // password statement raises for nothing else.
+                (_, Some(1819)) => EngineError::PasswordRejected { code: "1819".into() },
+                ("22023", None) if during == PASSWORD_STATEMENT || during == CREATE_STATEMENT => EngineError::PasswordRejected { code },
                 (_, Some(n)) => EngineError::Refused { code: n.to_string(), during },
                 _ => EngineError::Refused { code, during },
             }

@@ -20,6 +20,8 @@ type Conn = Client<Compat<TcpStream>>;
 
 /// SQL Server's "Login failed for user" error.
 pub const LOGIN_FAILED: u32 = 18456;
+/// "Password validation failed" (15114–15119 per cause).
+const PASSWORD_POLICY: [u32; 6] = [15114, 15115, 15116, 15117, 15118, 15119];
 
 pub struct SqlServer {
     target: DbTarget,
@@ -109,6 +111,10 @@ fn classify(e: tiberius::error::Error, user: &str, during: &'static str) -> Engi
     match e {
         tiberius::error::Error::Io { kind, .. } => EngineError::Unreachable(kind.to_string()),
         tiberius::error::Error::Server(t) if t.code() == LOGIN_FAILED => EngineError::LogonFailed { user: user.to_string() },
+        // Password validation failed: too short, too long, not complex enough, or in history.
+        tiberius::error::Error::Server(t) if PASSWORD_POLICY.contains(&t.code()) => {
+            EngineError::PasswordRejected { code: t.code().to_string() }
+        }
         tiberius::error::Error::Server(t) => EngineError::Refused { code: t.code().to_string(), during },
         tiberius::error::Error::Tls(_) => EngineError::Unreachable("TLS negotiation failed".into()),
         _ => EngineError::Refused { code: "protocol".into(), during },
@@ -219,7 +225,7 @@ impl Engine for SqlServer {
                 }
             }
         }
-        Self::batch(&mut c, tsql::create_login(name, password.expose_secret())?, "creating the account").await?;
+        Self::batch(&mut c, tsql::create_login(name, password.expose_secret())?, crate::CREATE_STATEMENT).await?;
         if !then.is_empty()
             && let Err(e) = Self::batch(&mut c, then.join("; "), "granting privileges").await
         {
@@ -239,7 +245,7 @@ impl Engine for SqlServer {
         if !Self::exists(&mut c, name).await? {
             return Err(EngineError::AccountNotFound(name.to_string()));
         }
-        Self::batch(&mut c, tsql::alter_password(name, password.expose_secret())?, "setting the password").await.map(drop)
+        Self::batch(&mut c, tsql::alter_password(name, password.expose_secret())?, crate::PASSWORD_STATEMENT).await.map(drop)
     }
 
     async fn copy_grants(&self, from: &str, to: &str) -> Result<(), EngineError> {

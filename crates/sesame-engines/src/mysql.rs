@@ -217,7 +217,7 @@ impl Engine for MySql {
             }
         };
         let pw = crate::quote::my_literal(password.expose_secret(), a.backslash_escapes)?;
-        Self::run(&mut a, &format!("CREATE USER {account} IDENTIFIED BY {pw}"), "creating the account").await?;
+        Self::run(&mut a, &format!("CREATE USER {account} IDENTIFIED BY {pw}"), crate::CREATE_STATEMENT).await?;
         if let Err(e) = Self::run(&mut a, &grant, "granting privileges").await {
             let _ = Self::run(&mut a, &format!("DROP USER {account}"), "cleaning up").await;
             return Err(e);
@@ -239,10 +239,10 @@ impl Engine for MySql {
         }
         let account = self.account(&a, name)?;
         let pw = crate::quote::my_literal(password.expose_secret(), a.backslash_escapes)?;
-        match Self::run(&mut a, &format!("ALTER USER {account} IDENTIFIED BY {pw}"), "setting the password").await {
+        match Self::run(&mut a, &format!("ALTER USER {account} IDENTIFIED BY {pw}"), crate::PASSWORD_STATEMENT).await {
             // 1064: a server older than ALTER USER … IDENTIFIED BY.
             Err(EngineError::Refused { code, .. }) if code == "1064" => {
-                Self::run(&mut a, &format!("SET PASSWORD FOR {account} = PASSWORD({pw})"), "setting the password").await
+                Self::run(&mut a, &format!("SET PASSWORD FOR {account} = PASSWORD({pw})"), crate::PASSWORD_STATEMENT).await
             }
             other => other,
         }

@@ -193,10 +193,10 @@ impl Engine for Postgres {
         let pw = pg_literal(password.expose_secret())?;
         match spec {
             AccountSpec::LoginOnly => {
-                Self::run(&mut admin, &format!("CREATE ROLE {role} LOGIN PASSWORD {pw}"), "creating the account").await?
+                Self::run(&mut admin, &format!("CREATE ROLE {role} LOGIN PASSWORD {pw}"), crate::CREATE_STATEMENT).await?
             }
             AccountSpec::Privileged => {
-                Self::run(&mut admin, &format!("CREATE ROLE {role} LOGIN CREATEDB CREATEROLE PASSWORD {pw}"), "creating the account")
+                Self::run(&mut admin, &format!("CREATE ROLE {role} LOGIN CREATEDB CREATEROLE PASSWORD {pw}"), crate::CREATE_STATEMENT)
                     .await?;
                 if Self::server_version(&mut admin).await? >= 140_000 {
                     Self::run(&mut admin, &format!("GRANT pg_read_all_data, pg_write_all_data TO {role}"), "granting privileges").await?;
@@ -208,7 +208,7 @@ impl Engine for Postgres {
                     EngineError::DatabaseNotFound(_) => EngineError::DatabaseNotFound(database.clone()),
                     other => other,
                 })?;
-                Self::run(&mut admin, &format!("CREATE ROLE {role} LOGIN PASSWORD {pw}"), "creating the account").await?;
+                Self::run(&mut admin, &format!("CREATE ROLE {role} LOGIN PASSWORD {pw}"), crate::CREATE_STATEMENT).await?;
                 let mut grants = vec![format!("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {role}", pg_ident(database)?)];
                 grants.extend(Self::schema_grants(name, *permission)?);
                 for (i, g) in grants.iter().enumerate() {
@@ -241,7 +241,7 @@ impl Engine for Postgres {
         Self::run(
             &mut admin,
             &format!("ALTER ROLE {} PASSWORD {}", pg_ident(name)?, pg_literal(password.expose_secret())?),
-            "setting the password",
+            crate::PASSWORD_STATEMENT,
         )
         .await
     }
