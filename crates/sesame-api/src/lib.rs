@@ -5,6 +5,7 @@
 //! codes with their HTTP statuses, the time format, and the JSON/XML renderers. It does no I/O
 //! and knows nothing about storage or cryptography, so that the wire contract lives in one place.
 
+pub mod dms;
 pub mod error;
 pub mod kms;
 pub mod params;

@@ -482,6 +482,8 @@ pub enum SecretFilter {
     Instance(Vec<String>),
     Type(Vec<String>),
     Creator(Vec<String>),
+    /// Sesame's: Rds secrets whose ExtendedConfig names one of these database instances.
+    DbInstance(Vec<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -913,6 +915,7 @@ fn filters(p: &Params) -> Result<Vec<SecretFilter>> {
                     SecretFilter::Type(values.into_iter().map(|v| if v.eq_ignore_ascii_case("rds") { "Rds".into() } else { v }).collect())
                 }
                 "Creator" => SecretFilter::Creator(values),
+                "DBInstanceId" => SecretFilter::DbInstance(values),
                 other => return Err(Error::invalid("Filters", format!("unknown filter key {other:?}"))),
             })
         })

@@ -1,6 +1,7 @@
 //! `sesame`: runs the server (`sesame serve`) and is a client of its API for everything else.
 
 mod config;
+mod dms;
 mod output;
 
 use anyhow::{Context, Result};
@@ -87,6 +88,9 @@ enum Command {
     /// Database servers Sesame manages accounts on
     #[command(subcommand)]
     Db(DbCmd),
+    /// Data Management: log on to databases with KMS secrets, run SQL, read the statement audit
+    #[command(subcommand)]
+    Dms(dms::DmsCmd),
     /// KMS instances
     #[command(subcommand)]
     Instance(InstanceCmd),
@@ -134,6 +138,16 @@ struct ServeArgs {
     /// Seconds before the first retry of a failed rotation (doubling per failure, at most an hour)
     #[arg(long, env = "SESAME_ROTATION_RETRY_SECS", default_value_t = 30)]
     rotation_retry_secs: i64,
+    /// Do not run DMS in this process
+    #[arg(long, env = "SESAME_NO_DMS")]
+    no_dms: bool,
+    /// Keep the text of each statement run through DMS in its audit (kind, outcome and row
+    /// count are always kept)
+    #[arg(long, env = "SESAME_DMS_AUDIT_STATEMENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    dms_audit_statements: bool,
+    /// Where DMS reaches the KMS API (default: this server)
+    #[arg(long, env = "SESAME_DMS_KMS_ENDPOINT")]
+    dms_kms_endpoint: Option<String>,
     /// Seconds between runs of the scheduler (rotations due, deletion windows)
     #[arg(long, env = "SESAME_SCHEDULER_SECS", default_value_t = 30)]
     scheduler_secs: u64,
@@ -546,20 +560,24 @@ impl DbFields {
         opt(p, "TlsMode", self.tls);
         opt(p, "AccountHost", self.account_host);
         opt(p, "DBInstanceDescription", self.description);
-        let password = match self.admin_password_file {
-            Some(f) if f.as_os_str() == "-" => {
-                let mut buf = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf).context("reading the password from standard input")?;
-                Some(buf.trim_end_matches(['\r', '\n']).to_string())
-            }
-            Some(f) => Some(
-                std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?.trim_end_matches(['\r', '\n']).to_string(),
-            ),
-            None => std::env::var("SESAME_DB_ADMIN_PASSWORD").ok(),
-        };
-        opt(p, "AccountPassword", password);
+        opt(p, "AccountPassword", read_secret(self.admin_password_file, "SESAME_DB_ADMIN_PASSWORD")?);
         Ok(())
     }
+}
+
+/// A password from a file (- for standard input) or else an environment variable; never argv.
+pub(crate) fn read_secret(file: Option<PathBuf>, env: &str) -> Result<Option<String>> {
+    Ok(match file {
+        Some(f) if f.as_os_str() == "-" => {
+            let mut buf = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf).context("reading the password from standard input")?;
+            Some(buf.trim_end_matches(['\r', '\n']).to_string())
+        }
+        Some(f) => Some(
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?.trim_end_matches(['\r', '\n']).to_string(),
+        ),
+        None => std::env::var(env).ok(),
+    })
 }
 
 #[derive(Subcommand)]
@@ -608,7 +626,7 @@ enum InstanceCmd {
 }
 
 #[derive(Args)]
-struct PageArgs {
+pub(crate) struct PageArgs {
     #[arg(long, default_value_t = 1)]
     page: u32,
     #[arg(long, default_value_t = 10)]
@@ -616,7 +634,7 @@ struct PageArgs {
 }
 
 impl PageArgs {
-    fn params(&self) -> Vec<(String, String)> {
+    pub(crate) fn params(&self) -> Vec<(String, String)> {
         vec![("PageNumber".into(), self.page.to_string()), ("PageSize".into(), self.page_size.to_string())]
     }
 }
@@ -640,6 +658,9 @@ fn main() -> ExitCode {
 }
 
 fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<dms::StatementFailed>().is_some() {
+        return 4;
+    }
     match e.downcast_ref::<ClientError>() {
         Some(ClientError::Api { status: 404, .. }) => 3,
         Some(ClientError::Api { status, .. }) if *status < 500 => 4,
@@ -671,6 +692,9 @@ async fn run(cli: Cli) -> Result<()> {
             };
             if let Some(name) = discard {
                 ensure_unconfirmed(&client, &name).await?;
+            }
+            if let Command::Dms(sql @ dms::DmsCmd::Sql { .. }) = cmd {
+                return dms::sql(&client, output, sql).await;
             }
             let (action, params) = request_for(cmd)?;
             let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -834,6 +858,11 @@ fn request_for(cmd: Command) -> Result<(String, Vec<(String, String)>)> {
         },
         Command::Secret(c) => secret_request(c, &mut p)?,
         Command::Db(c) => db_request(c, &mut p)?,
+        Command::Dms(c) => {
+            let (action, params) = dms::request(c)?;
+            p = params;
+            action
+        }
         Command::Instance(InstanceCmd::List(page)) => {
             p = page.params();
             "ListKmsInstances".into()
@@ -1101,6 +1130,9 @@ fn product_version(action: &str) -> &'static str {
         | "DescribeDBInstanceAttribute"
         | "DeregisterDBInstance"
         | "DescribeAccounts" => sesame_api::rds::RDS_API_VERSION,
+        "RegisterInstance" | "ListInstances" | "GetInstance" | "DeleteInstance" | "ExecuteScript" | "ListSQLExecAuditLog" => {
+            sesame_api::dms::DMS_API_VERSION
+        }
         _ => sesame_api::KMS_API_VERSION,
     }
 }
@@ -1195,6 +1227,10 @@ async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
             rotation_lease_secs: args.rotation_lease_secs.max(1),
             first_retry_secs: args.rotation_retry_secs.max(1),
         },
+        dms: (!args.no_dms).then(|| sesame_server::DmsConfig {
+            settings: sesame_dms::DmsSettings { audit_statements: args.dms_audit_statements, ..Default::default() },
+            kms_endpoint: args.dms_kms_endpoint,
+        }),
     };
     let running = sesame_server::start(cfg, shutdown.clone()).await.context("starting the server")?;
     let scheme = if running.https { "https" } else { "http" };

@@ -79,6 +79,20 @@ impl IdentityService {
         Ok(NewAccessKey { id, user: user.to_string(), secret })
     }
 
+    /// The access key of a service user (DMS) that runs in this process and calls the API like
+    /// any client: made once, its id kept in the store's metadata, its secret sealed like any.
+    pub async fn service_key(&self, user: &str) -> Result<Credential> {
+        let meta = format!("service-key/{user}");
+        if let Some(id) = self.deps.store.meta_get(&meta).await?
+            && let Some(c) = self.credential(&id).await?
+        {
+            return Ok(c);
+        }
+        let new = self.create_access_key(user).await?;
+        self.deps.store.meta_set(&meta, &new.id).await?;
+        Ok(Credential { id: new.id, user: new.user, enabled: true, secret: new.secret })
+    }
+
     /// The credential behind an access key id, or `None` when there is no such key.
     pub async fn credential(&self, id: &str) -> Result<Option<Credential>> {
         let Some(row) = self.deps.store.get_access_key(id).await? else { return Ok(None) };

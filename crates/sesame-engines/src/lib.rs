@@ -9,6 +9,7 @@ pub mod mssql;
 pub mod mysql;
 pub mod postgres;
 pub mod quote;
+pub mod session;
 
 pub use sesame_core::engine::*;
 use std::time::Duration;

@@ -33,7 +33,12 @@ impl MySql {
         self.target.account_host.as_deref().filter(|h| !h.is_empty()).unwrap_or("%")
     }
 
-    async fn connect_as(&self, user: &str, password: &SecretString, database: Option<&str>) -> Result<MySqlConnection, EngineError> {
+    pub(crate) async fn connect_as(
+        &self,
+        user: &str,
+        password: &SecretString,
+        database: Option<&str>,
+    ) -> Result<MySqlConnection, EngineError> {
         let ssl = match self.target.tls {
             TlsMode::Disable => MySqlSslMode::Disabled,
             TlsMode::Prefer => MySqlSslMode::Preferred,

@@ -32,7 +32,7 @@ impl Postgres {
         self.target.admin_database.as_deref().filter(|d| !d.is_empty()).unwrap_or("postgres")
     }
 
-    async fn connect_as(&self, user: &str, password: &SecretString, database: &str) -> Result<PgConnection, EngineError> {
+    pub(crate) async fn connect_as(&self, user: &str, password: &SecretString, database: &str) -> Result<PgConnection, EngineError> {
         let ssl = match self.target.tls {
             TlsMode::Disable => PgSslMode::Disable,
             TlsMode::Prefer => PgSslMode::Prefer,

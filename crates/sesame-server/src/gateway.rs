@@ -7,6 +7,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use sesame_api::dms::{DMS_API_VERSION, DmsRequest};
 use sesame_api::kms::KeyRequest;
 use sesame_api::rds::{DbRequest, RDS_API_VERSION};
 use sesame_api::render::{self, Format};
@@ -14,6 +15,7 @@ use sesame_api::secrets::SecretRequest;
 use sesame_api::{Error, KMS_API_VERSION, Params};
 use sesame_core::{Ctx, Services};
 use sesame_crypto::sign::form_decode;
+use sesame_dms::DmsService;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +27,8 @@ pub const HOST_ID: &str = "sesame";
 
 pub struct AppState {
     pub services: Services,
+    /// DMS, when this process runs it (`sesame serve` does by default).
+    pub dms: Option<DmsService>,
     pub nonces: NonceCache,
 }
 
@@ -80,7 +84,7 @@ async fn handle(
             return Err(Error::missing("Action"));
         }
         let ctx = Ctx { request_id: request_id.clone(), caller };
-        dispatch(&app.services, &ctx, &version, &action, &params).await
+        dispatch(&app, &ctx, &version, &action, &params).await
     }
     .await;
 
@@ -111,7 +115,8 @@ async fn handle(
 }
 
 /// Routes a typed request to its service, by product version then action.
-async fn dispatch(services: &Services, ctx: &Ctx, version: &str, action: &str, params: &Params) -> Result<Value, Error> {
+async fn dispatch(app: &AppState, ctx: &Ctx, version: &str, action: &str, params: &Params) -> Result<Value, Error> {
+    let services = &app.services;
     match version {
         KMS_API_VERSION => {
             if let Some(req) = KeyRequest::parse(action, params)? {
@@ -124,6 +129,11 @@ async fn dispatch(services: &Services, ctx: &Ctx, version: &str, action: &str, p
         RDS_API_VERSION => {
             if let Some(req) = DbRequest::parse(action, params)? {
                 return services.dbs.execute(ctx, req).await;
+            }
+        }
+        DMS_API_VERSION if app.dms.is_some() => {
+            if let (Some(req), Some(dms)) = (DmsRequest::parse(action, params)?, &app.dms) {
+                return dms.execute(ctx, req).await;
             }
         }
         other => return Err(Error::InvalidVersion(other.to_string())),

@@ -39,6 +39,15 @@ pub struct ServerConfig {
     pub store_url: Option<String>,
     pub scheduler_every: Duration,
     pub limits: sesame_core::Limits,
+    /// Run DMS in this process; `None` leaves it out.
+    pub dms: Option<DmsConfig>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DmsConfig {
+    pub settings: sesame_dms::DmsSettings,
+    /// Where DMS reaches the KMS API; this server's own address when `None`.
+    pub kms_endpoint: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,11 +116,57 @@ pub async fn start(cfg: ServerConfig, shutdown: CancellationToken) -> Result<Run
 
     let listener = TcpListener::bind(cfg.listen).await.map_err(|source| StartupError::Listen { addr: cfg.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr: cfg.listen, source })?;
-    let app = Arc::new(AppState { services, nonces: Default::default() });
+    let dms = match &cfg.dms {
+        None => None,
+        Some(d) => Some(start_dms(&cfg.data_dir, d, &services, addr, https_cert(&cfg.tls, cert_path.as_ref())).await?),
+    };
+    let app = Arc::new(AppState { services, dms, nonces: Default::default() });
     let scheduler = tokio::spawn(crate::scheduler::run(app.clone(), cfg.scheduler_every, shutdown.clone()));
     let https = acceptor.is_some();
     let join = tokio::spawn(accept_loop(listener, acceptor, router(app), shutdown, scheduler));
     Ok(Running { addr, https, cert_path, root_key_generated, bootstrap, join })
+}
+
+/// The certificate DMS trusts for its calls to this server: `Some(None)` for plain HTTP.
+fn https_cert(tls: &TlsMode, cert: Option<&PathBuf>) -> Option<Option<PathBuf>> {
+    match tls {
+        TlsMode::Plain => Some(None),
+        _ => cert.cloned().map(Some),
+    }
+}
+
+/// DMS in this process: a client of this server's API with its own access key (made once, kept
+/// sealed like any other), and its own store file, `dms.db`.
+async fn start_dms(
+    data_dir: &std::path::Path,
+    cfg: &DmsConfig,
+    services: &Services,
+    addr: SocketAddr,
+    cert: Option<Option<PathBuf>>,
+) -> Result<sesame_dms::DmsService, StartupError> {
+    let services_err = |e: sesame_api::Error| match e {
+        sesame_api::Error::Internal(i) => StartupError::Services(format!("DMS: {}", i.cause())),
+        other => StartupError::Services(format!("DMS: {other}")),
+    };
+    let key = services.identity.service_key(sesame_dms::DMS_USER).await.map_err(services_err)?;
+    let loopback = if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr };
+    let (endpoint, ca_file) = match (&cfg.kms_endpoint, cert) {
+        (Some(e), _) => (e.clone(), None),
+        (None, Some(None)) => (format!("http://{loopback}"), None),
+        (None, ca) => (format!("https://{loopback}"), ca.flatten()),
+    };
+    let client = sesame_client::Client::new(sesame_client::ClientConfig {
+        endpoint,
+        access_key_id: key.id.clone(),
+        access_key_secret: secrecy::SecretString::from(key.secret.expose_secret().to_string()),
+        ca_file,
+        insecure: false,
+        signature: sesame_client::SignatureVersion::V3,
+        timeout: Duration::from_secs(30),
+    })
+    .map_err(|e| StartupError::Services(format!("DMS client: {e}")))?;
+    let store = sesame_dms::store::DmsStore::open(&data_dir.join("dms.db")).map_err(services_err)?;
+    Ok(sesame_dms::DmsService::new(client, store, cfg.settings.clone()))
 }
 
 async fn accept_loop(

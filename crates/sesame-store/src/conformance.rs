@@ -180,7 +180,9 @@ async fn secrets(store: &dyn Store) {
     store.update_secret(&pruned, None).await.unwrap();
     assert_eq!(store.get_sealed_value("app/db", "v1").await.unwrap(), None);
 
-    store.insert_secret(&secret("app/cache", 200), &[], &[("v1", &sealed(3))]).await.unwrap();
+    let mut cache = secret("app/cache", 200);
+    cache.extended_config = Some(r#"{"SecretSubType":"SingleUser","DBInstanceId":"pg-1","CustomData":{}}"#.into());
+    store.insert_secret(&cache, &[], &[("v1", &sealed(3))]).await.unwrap();
     let mut other = secret("web_50%", 300);
     other.description = "front".into();
     store.insert_secret(&other, &[Tag { tag_key: "env".into(), tag_value: "dev".into() }], &[("v1", &sealed(4))]).await.unwrap();
@@ -198,6 +200,12 @@ async fn secrets(store: &dyn Store) {
         "LIKE wildcards are literal"
     );
     assert_eq!(names(store.list_secrets(&[SecretFilter::Name(vec!["b_5".into()])], 0, 10).await.unwrap()).1, 1);
+    assert_eq!(
+        names(store.list_secrets(&[SecretFilter::DbInstance(vec!["pg-1".into()])], 0, 10).await.unwrap()).0,
+        vec!["app/cache".to_string()],
+        "secrets of one database instance, by their ExtendedConfig"
+    );
+    assert_eq!(names(store.list_secrets(&[SecretFilter::DbInstance(vec!["pg".into()])], 0, 10).await.unwrap()).1, 0);
     assert_eq!(names(store.list_secrets(&[SecretFilter::Name(vec!["x_y".into()])], 0, 10).await.unwrap()).1, 0, "_ is not a wildcard");
     assert_eq!(
         names(store.list_secrets(&[SecretFilter::TagValue(vec!["prod".into(), "dev".into()])], 0, 10).await.unwrap()).1,

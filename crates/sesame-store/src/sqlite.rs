@@ -338,6 +338,10 @@ fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
             SecretFilter::Instance(v) => format!("instance_id IN ({})", placeholders(v, &mut params, false).join(", ")),
             SecretFilter::Type(v) => format!("secret_type IN ({})", placeholders(v, &mut params, false).join(", ")),
             SecretFilter::Creator(v) => format!("creator IN ({})", placeholders(v, &mut params, false).join(", ")),
+            SecretFilter::DbInstance(v) => format!(
+                "(CASE WHEN json_valid(extended_config) THEN json_extract(extended_config, '$.DBInstanceId') END) IN ({})",
+                placeholders(v, &mut params, false).join(", ")
+            ),
         };
         clauses.push(format!("({clause})"));
     }

@@ -2,6 +2,8 @@
 //! a fresh CLI config directory, and a Python venv with the official SDKs.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod db;
+
 use secrecy::SecretString;
 use sesame_client::{Client, ClientConfig, SignatureVersion};
 use std::io::{BufRead, BufReader};

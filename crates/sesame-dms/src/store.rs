@@ -1,0 +1,270 @@
+//! DMS's own SQLite file (`dms.db`): registered instances and the statement audit. It holds no
+//! plaintext credential: a KMS-secret instance stores only the secret's name, a password
+//! instance the password sealed by KMS (a ciphertext blob only KMS can open).
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sesame_api::Error;
+use sesame_api::dms::{AuditEntry, AuditQuery};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS instances (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alias TEXT NOT NULL UNIQUE,
+    engine TEXT NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    database TEXT NOT NULL,
+    env_type TEXT NOT NULL,
+    query_timeout INTEGER NOT NULL,
+    tls TEXT NOT NULL,
+    secret_name TEXT,
+    db_instance_id TEXT,
+    db_user TEXT,
+    sealed_password TEXT,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sql_audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time INTEGER NOT NULL,
+    user_name TEXT NOT NULL,
+    instance_id INTEGER NOT NULL,
+    instance_name TEXT NOT NULL,
+    schema_name TEXT NOT NULL,
+    sql TEXT NOT NULL,
+    sql_type TEXT NOT NULL,
+    exec_state TEXT NOT NULL,
+    affect_rows INTEGER NOT NULL,
+    elapsed_ms INTEGER NOT NULL,
+    remark TEXT NOT NULL,
+    secret_name TEXT NOT NULL,
+    secret_version_id TEXT NOT NULL,
+    account_name TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sql_audit_time ON sql_audit (time);
+";
+
+/// A registered instance as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub id: i64,
+    pub alias: String,
+    pub engine: String,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub env_type: String,
+    pub query_timeout: u64,
+    pub tls: String,
+    pub login: Login,
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    KmsSecret {
+        secret_name: Option<String>,
+        db_instance_id: Option<String>,
+    },
+    /// `sealed` is a KMS ciphertext blob.
+    Password {
+        user: String,
+        sealed: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct DmsStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn backend(e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("DMS store: {e}"))
+}
+
+fn instance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
+    let login = match (r.get::<_, Option<String>>(11)?, r.get::<_, Option<String>>(12)?) {
+        (Some(user), Some(sealed)) => Login::Password { user, sealed },
+        _ => Login::KmsSecret { secret_name: r.get(9)?, db_instance_id: r.get(10)? },
+    };
+    Ok(Instance {
+        id: r.get(0)?,
+        alias: r.get(1)?,
+        engine: r.get(2)?,
+        host: r.get(3)?,
+        port: r.get(4)?,
+        database: r.get(5)?,
+        env_type: r.get(6)?,
+        query_timeout: r.get(7)?,
+        tls: r.get(8)?,
+        login,
+        created: r.get(13)?,
+    })
+}
+
+const INSTANCE_COLUMNS: &str =
+    "id, alias, engine, host, port, database, env_type, query_timeout, tls, secret_name, db_instance_id, db_user, sealed_password, created";
+
+impl DmsStore {
+    pub fn open(path: &Path) -> Result<DmsStore, Error> {
+        Self::init(Connection::open(path).map_err(backend)?)
+    }
+
+    pub fn open_in_memory() -> Result<DmsStore, Error> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(conn: Connection) -> Result<DmsStore, Error> {
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;").map_err(backend)?;
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        Ok(DmsStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static) -> Result<T, Error> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| backend("mutex poisoned"))?;
+            f(&mut guard).map_err(backend)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    /// The new instance's id, or `None` when the alias is taken.
+    pub async fn insert(&self, i: Instance) -> Result<Option<i64>, Error> {
+        self.with(move |c| {
+            let (secret, db_instance, user, sealed) = match &i.login {
+                Login::KmsSecret { secret_name, db_instance_id } => (secret_name.clone(), db_instance_id.clone(), None, None),
+                Login::Password { user, sealed } => (None, None, Some(user.clone()), Some(sealed.clone())),
+            };
+            let inserted = c.execute(
+                "INSERT INTO instances (alias, engine, host, port, database, env_type, query_timeout, tls, secret_name, db_instance_id, db_user, sealed_password, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (alias) DO NOTHING",
+                params![i.alias, i.engine, i.host, i.port, i.database, i.env_type, i.query_timeout, i.tls, secret, db_instance, user, sealed, i.created],
+            )?;
+            Ok((inserted == 1).then(|| c.last_insert_rowid()))
+        })
+        .await
+    }
+
+    pub async fn get_by_alias(&self, alias: &str) -> Result<Option<Instance>, Error> {
+        let alias = alias.to_string();
+        self.with(move |c| {
+            c.query_row(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE alias = ?1"), [alias], instance_row).optional()
+        })
+        .await
+    }
+
+    pub async fn get_by_id(&self, id: i64) -> Result<Option<Instance>, Error> {
+        self.with(move |c| c.query_row(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?1"), [id], instance_row).optional())
+            .await
+    }
+
+    pub async fn delete(&self, id: i64) -> Result<bool, Error> {
+        self.with(move |c| Ok(c.execute("DELETE FROM instances WHERE id = ?1", [id])? > 0)).await
+    }
+
+    pub async fn list(&self, offset: i64, limit: i64) -> Result<(Vec<Instance>, i64), Error> {
+        self.with(move |c| {
+            let total = c.query_row("SELECT COUNT(*) FROM instances", [], |r| r.get(0))?;
+            let mut stmt = c.prepare(&format!("SELECT {INSTANCE_COLUMNS} FROM instances ORDER BY id LIMIT ?1 OFFSET ?2"))?;
+            let items = stmt.query_map([limit, offset], instance_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((items, total))
+        })
+        .await
+    }
+
+    /// Appends the entries of one script in one transaction.
+    pub async fn audit(&self, entries: Vec<(i64, AuditEntry)>) -> Result<(), Error> {
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            for (time, e) in &entries {
+                tx.execute(
+                    "INSERT INTO sql_audit (time, user_name, instance_id, instance_name, schema_name, sql, sql_type, exec_state, affect_rows, elapsed_ms, remark, secret_name, secret_version_id, account_name)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    params![
+                        time,
+                        e.user_name,
+                        e.instance_id,
+                        e.instance_name,
+                        e.schema_name,
+                        e.sql,
+                        e.sql_type,
+                        e.exec_state,
+                        e.affect_rows,
+                        e.elapsed_time,
+                        e.remark,
+                        e.secret_name,
+                        e.secret_version_id,
+                        e.account_name
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    /// Entries matching the query, newest first, and the total count.
+    pub async fn audit_log(&self, q: AuditQuery) -> Result<(Vec<(i64, AuditEntry)>, i64), Error> {
+        self.with(move |c| {
+            let mut clauses = vec!["1 = 1".to_string()];
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            let mut add = |clause: &str, v: rusqlite::types::Value| {
+                args.push(v);
+                clauses.push(clause.replace('?', &format!("?{}", args.len())));
+            };
+            if let Some(t) = q.from {
+                add("time >= ?", t.into());
+            }
+            if let Some(t) = q.to {
+                add("time <= ?", t.into());
+            }
+            if let Some(u) = &q.user {
+                add("user_name = ?", u.clone().into());
+            }
+            if let Some(i) = &q.instance {
+                add("instance_name = ?", i.clone().into());
+            }
+            if let Some(s) = &q.state {
+                add("exec_state = ?", s.clone().into());
+            }
+            let filter = clauses.join(" AND ");
+            let total = c.query_row(&format!("SELECT COUNT(*) FROM sql_audit WHERE {filter}"), rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+            args.push(q.page.size.into());
+            args.push(q.page.offset().into());
+            let n = args.len();
+            let mut stmt = c.prepare(&format!(
+                "SELECT time, user_name, instance_id, instance_name, schema_name, sql, sql_type, exec_state, affect_rows, elapsed_ms, remark, secret_name, secret_version_id, account_name
+                 FROM sql_audit WHERE {filter} ORDER BY seq DESC LIMIT ?{} OFFSET ?{n}",
+                n - 1
+            ))?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((
+                        r.get(0)?,
+                        AuditEntry {
+                            op_time: String::new(),
+                            user_name: r.get(1)?,
+                            instance_id: r.get(2)?,
+                            instance_name: r.get(3)?,
+                            schema_name: r.get(4)?,
+                            sql: r.get(5)?,
+                            sql_type: r.get(6)?,
+                            exec_state: r.get(7)?,
+                            affect_rows: r.get(8)?,
+                            elapsed_time: r.get(9)?,
+                            remark: r.get(10)?,
+                            secret_name: r.get(11)?,
+                            secret_version_id: r.get(12)?,
+                            account_name: r.get(13)?,
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, total))
+        })
+        .await
+    }
+}
