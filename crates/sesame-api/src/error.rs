@@ -73,6 +73,19 @@ pub enum Error {
     #[error("The secret is not ready: {0}")]
     SecretNotReady(String),
 
+    // --- identity (RAM) and audit ------------------------------------------------------------
+    /// `code` is RAM's, e.g. `EntityNotExist.User`.
+    #[error("The {what} does not exist.")]
+    EntityNotExist { code: &'static str, what: String },
+    #[error("The {what} already exists.")]
+    EntityAlreadyExists { code: &'static str, what: String },
+    #[error("The {what} cannot be deleted: {reason}")]
+    DeleteConflict { code: &'static str, what: String, reason: String },
+    #[error("The policy document is malformed: {0}")]
+    MalformedPolicyDocument(String),
+    #[error("The audit trail cannot be read: {0}")]
+    AuditUnavailable(String),
+
     // --- database instances ------------------------------------------------------------------
     #[error("The database instance \"{0}\" is not registered.")]
     DbInstanceNotFound(String),
@@ -121,7 +134,8 @@ impl Error {
             | Error::LimitExceeded(_)
             | Error::DbLogonFailed(_)
             | Error::DbUnreachable(_)
-            | Error::DbRefused(_) => 400,
+            | Error::DbRefused(_)
+            | Error::MalformedPolicyDocument(_) => 400,
             Error::UnsupportedHttpMethod(_) | Error::AccessKeyDisabled | Error::NoPermission { .. } => 403,
             Error::InvalidAction(_)
             | Error::InvalidAccessKeyId
@@ -129,15 +143,18 @@ impl Error {
             | Error::KeyVersionNotFound(_)
             | Error::AliasNotFound(_)
             | Error::ResourceNotFound(_)
-            | Error::DbInstanceNotFound(_) => 404,
+            | Error::DbInstanceNotFound(_)
+            | Error::EntityNotExist { .. } => 404,
             Error::KeyDisabled(_)
             | Error::KeyPendingDeletion(_)
             | Error::StateModifiedFailed { .. }
             | Error::ResourceExist(_)
             | Error::ResourceInDeleteWindow(_)
-            | Error::SecretNotReady(_) => 409,
+            | Error::SecretNotReady(_)
+            | Error::EntityAlreadyExists { .. }
+            | Error::DeleteConflict { .. } => 409,
             Error::Throttling(_) => 429,
-            Error::Internal(_) => 500,
+            Error::Internal(_) | Error::AuditUnavailable(_) => 500,
             Error::Unavailable => 503,
         }
     }
@@ -175,6 +192,9 @@ impl Error {
             Error::DbLogonFailed(_) => "DBInstance.LogonFailed",
             Error::DbUnreachable(_) => "DBInstance.Unreachable",
             Error::DbRefused(_) => "DBInstance.Refused",
+            Error::EntityNotExist { code, .. } | Error::EntityAlreadyExists { code, .. } | Error::DeleteConflict { code, .. } => code,
+            Error::MalformedPolicyDocument(_) => "MalformedPolicyDocument",
+            Error::AuditUnavailable(_) => "InternalFailure.Audit",
             Error::Internal(_) => "InternalFailure",
             Error::Unavailable => "ServiceUnavailableTemporary",
         }

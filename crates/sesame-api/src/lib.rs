@@ -5,10 +5,12 @@
 //! codes with their HTTP statuses, the time format, and the JSON/XML renderers. It does no I/O
 //! and knows nothing about storage or cryptography, so that the wire contract lives in one place.
 
+pub mod actions;
 pub mod dms;
 pub mod error;
 pub mod kms;
 pub mod params;
+pub mod ram;
 pub mod rds;
 pub mod render;
 pub mod secrets;

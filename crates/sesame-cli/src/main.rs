@@ -2,6 +2,7 @@
 
 mod config;
 mod dms;
+mod iam;
 mod output;
 
 use anyhow::{Context, Result};
@@ -24,7 +25,8 @@ Exit codes:
   3  the resource does not exist (HTTP 404)
   4  the request was rejected (other HTTP 4xx: invalid input, signature, state, permission)
   5  the server failed (HTTP 5xx)
-  6  the server could not be reached (connection, TLS, time-out)";
+  6  the server could not be reached (connection, TLS, time-out)
+  7  sesame audit verify found the audit trail altered";
 
 #[derive(Parser)]
 #[command(name = "sesame", version, about = "Sesame: a self-hosted, Alibaba Cloud KMS-compatible secrets manager for database credentials")]
@@ -91,6 +93,18 @@ enum Command {
     /// Data Management: log on to databases with KMS secrets, run SQL, read the statement audit
     #[command(subcommand)]
     Dms(dms::DmsCmd),
+    /// Users (RAM)
+    #[command(subcommand)]
+    User(iam::UserCmd),
+    /// Access keys of users; a secret is shown once, at creation
+    #[command(subcommand, name = "access-key")]
+    AccessKey(iam::AccessKeyCmd),
+    /// RAM policies: create, attach to users
+    #[command(subcommand)]
+    Policy(iam::PolicyCmd),
+    /// The audit trail of every request: list, export, verify
+    #[command(subcommand)]
+    Audit(iam::AuditCmd),
     /// KMS instances
     #[command(subcommand)]
     Instance(InstanceCmd),
@@ -661,6 +675,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<dms::StatementFailed>().is_some() {
         return 4;
     }
+    if e.downcast_ref::<iam::TrailBroken>().is_some() {
+        return 7;
+    }
     match e.downcast_ref::<ClientError>() {
         Some(ClientError::Api { status: 404, .. }) => 3,
         Some(ClientError::Api { status, .. }) if *status < 500 => 4,
@@ -693,9 +710,11 @@ async fn run(cli: Cli) -> Result<()> {
             if let Some(name) = discard {
                 ensure_unconfirmed(&client, &name).await?;
             }
-            if let Command::Dms(sql @ dms::DmsCmd::Sql { .. }) = cmd {
-                return dms::sql(&client, output, sql).await;
-            }
+            let cmd = match cmd {
+                Command::Dms(sql @ dms::DmsCmd::Sql { .. }) => return dms::sql(&client, output, sql).await,
+                Command::Audit(a) => return iam::audit(&client, output, a).await,
+                other => other,
+            };
             let (action, params) = request_for(cmd)?;
             let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let version = version_override.unwrap_or_else(|| product_version(&action).to_string());
@@ -863,6 +882,22 @@ fn request_for(cmd: Command) -> Result<(String, Vec<(String, String)>)> {
             p = params;
             action
         }
+        Command::User(c) => {
+            let (action, params) = iam::user_request(c);
+            p = params;
+            action
+        }
+        Command::AccessKey(c) => {
+            let (action, params) = iam::access_key_request(c);
+            p = params;
+            action
+        }
+        Command::Policy(c) => {
+            let (action, params) = iam::policy_request(c)?;
+            p = params;
+            action
+        }
+        Command::Audit(_) => anyhow::bail!("internal: audit commands are not single requests"),
         Command::Instance(InstanceCmd::List(page)) => {
             p = page.params();
             "ListKmsInstances".into()
@@ -1133,6 +1168,8 @@ fn product_version(action: &str) -> &'static str {
         "RegisterInstance" | "ListInstances" | "GetInstance" | "DeleteInstance" | "ExecuteScript" | "ListSQLExecAuditLog" => {
             sesame_api::dms::DMS_API_VERSION
         }
+        a if sesame_api::actions::RAM_ACTIONS.contains(&a) => sesame_api::ram::RAM_API_VERSION,
+        a if sesame_api::actions::ACTIONTRAIL_ACTIONS.contains(&a) => sesame_api::ram::ACTIONTRAIL_API_VERSION,
         _ => sesame_api::KMS_API_VERSION,
     }
 }

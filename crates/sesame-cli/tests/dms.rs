@@ -160,7 +160,7 @@ async fn broken_instances_fail_clearly_and_others_keep_working() {
     let root = sesame_engines::connect(pg_admin()).unwrap();
     let (account, password) = app_account(root.as_ref(), "err").await;
     let value = json!({"AccountName": account, "AccountPassword": password}).to_string();
-    for name in ["good", "deleted", "doomed", "stale"] {
+    for name in ["good", "deleted", "doomed", "stale", "guarded"] {
         c.call("CreateSecret", &[("SecretName", name), ("VersionId", "v1"), ("SecretData", &value)]).await.unwrap();
     }
     let mut proxy = common::TcpProxy::start("127.0.0.1:5432").await;
@@ -170,6 +170,7 @@ async fn broken_instances_fail_clearly_and_others_keep_working() {
         ("deleted", "deleted", pg.clone()),
         ("doomed", "doomed", pg.clone()),
         ("stale", "stale", pg.clone()),
+        ("guarded", "guarded", pg.clone()),
         ("far", "good", DbTarget { port: proxy.port, ..pg.clone() }),
     ] {
         register_dms(&c, alias, &target, &[("SecretName", secret)]).await.unwrap();
@@ -200,6 +201,23 @@ async fn broken_instances_fail_clearly_and_others_keep_working() {
     let (status, code, message) = api_error(run("stale").await);
     assert_eq!((status, code.as_str()), (400, "DBInstance.LogonFailed"), "after its retries: {message}");
     assert!(!message.contains("not-the-password"));
+    good_works().await;
+
+    // A secret whose policy denies DMS: KMS refuses DMS, and DMS says so.
+    let account_id = c.call("DescribeSecret", &[("SecretName", "guarded")]).await.unwrap()["Arn"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .nth(3)
+        .unwrap()
+        .to_string();
+    let policy = json!({"Version": "1", "Statement": [
+        {"Effect": "Allow", "Principal": {"RAM": [format!("acs:ram::{account_id}:root")]}, "Action": ["kms:*"], "Resource": ["*"]},
+        {"Effect": "Deny", "Principal": {"RAM": [format!("acs:ram::{account_id}:user/sesame-dms")]}, "Action": ["kms:GetSecretValue"], "Resource": ["*"]}]});
+    c.call("SetSecretPolicy", &[("SecretName", "guarded"), ("Policy", &policy.to_string())]).await.unwrap();
+    let (status, code, message) = api_error(run("guarded").await);
+    assert_eq!((status, code.as_str()), (403, "Forbidden.NoPermission"), "{message}");
+    assert!(message.contains("guarded"), "{message}");
     good_works().await;
 
     proxy.cut().await;

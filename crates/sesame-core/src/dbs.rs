@@ -2,6 +2,7 @@
 //! on before it registers a server, keeps the admin password sealed by a CMK, and never
 //! returns it.
 
+use crate::authz::{Authorizer, Grant, Resource};
 use crate::engine::{DbTarget, Engine, EngineError, EngineFactory, EngineKind, TlsMode};
 use crate::keys::KeyService;
 use crate::model::DbInstance;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use zeroize::Zeroize;
 
 pub struct DbService {
+    authz: Authorizer,
     deps: Deps,
     keys: KeyService,
     engines: Arc<dyn EngineFactory>,
@@ -51,10 +53,24 @@ pub fn engine_error(db: &DbInstance, e: EngineError) -> Error {
 
 impl DbService {
     pub fn new(deps: Deps, engines: Arc<dyn EngineFactory>) -> Self {
-        DbService { keys: KeyService::new(deps.clone()), deps, engines }
+        DbService { keys: KeyService::new(deps.clone()), authz: Authorizer::new(deps.clone()), deps, engines }
     }
 
     pub async fn execute(&self, ctx: &Ctx, req: DbRequest) -> Result<Value> {
+        let (action, id) = match &req {
+            DbRequest::RegisterDBInstance { id, .. } => ("rds:RegisterDBInstance", id.as_deref().unwrap_or("*")),
+            DbRequest::ModifyDBInstance { id, .. } => ("rds:ModifyDBInstance", id.as_str()),
+            DbRequest::DescribeDBInstances { .. } => ("rds:DescribeDBInstances", "*"),
+            DbRequest::DescribeDBInstanceAttribute { id } => ("rds:DescribeDBInstanceAttribute", id.as_str()),
+            DbRequest::DeregisterDBInstance { id } => ("rds:DeregisterDBInstance", id.as_str()),
+            DbRequest::DescribeAccounts { id } => ("rds:DescribeAccounts", id.as_str()),
+        };
+        let resource = Resource::arn(self.authz.realm_arn("rds", &format!("dbinstance/{id}")));
+        let grant = self.authz.check(ctx, action, resource).await?;
+        self.run(ctx, req, grant).await
+    }
+
+    async fn run(&self, ctx: &Ctx, req: DbRequest, _grant: Grant) -> Result<Value> {
         match req {
             DbRequest::RegisterDBInstance { id, key, fields } => to_value(self.register(ctx, id, key, fields).await?),
             DbRequest::ModifyDBInstance { id, fields } => {

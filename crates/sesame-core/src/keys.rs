@@ -1,6 +1,7 @@
 //! The key actions: lifecycle of KMS instances, CMKs, versions and aliases, and the
 //! cryptographic operations (Encrypt, Decrypt, GenerateDataKey, ReEncrypt).
 
+use crate::authz::{Authorizer, Grant, Resource};
 use crate::model::{Alias, Key, KeyState, KeyVersion, KmsInstance};
 use crate::store::StoreError;
 use crate::{Ctx, Deps, to_value};
@@ -18,6 +19,7 @@ const UPDATE_ATTEMPTS: usize = 5;
 
 pub struct KeyService {
     deps: Deps,
+    authz: Authorizer,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -31,11 +33,88 @@ fn wrap_context(key_id: &str, version_id: &str) -> Vec<u8> {
 
 impl KeyService {
     pub fn new(deps: Deps) -> Self {
-        KeyService { deps }
+        KeyService { authz: Authorizer::new(deps.clone()), deps }
+    }
+
+    fn arn(&self, rest: &str) -> String {
+        self.deps.realm.arn(rest)
+    }
+
+    /// A key as authorization sees it: its ARN and tags. A key that does not resolve is named
+    /// as the caller named it, so that an unauthorized caller learns nothing of its existence.
+    pub(crate) async fn key_resource(&self, key: &KeyRef) -> Result<Resource> {
+        match self.resolve(key).await {
+            Ok(k) => Ok(Resource {
+                arn: self.arn(&format!("key/{}", k.id)),
+                tags: self.deps.store.get_tags("key", &k.id).await?.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
+                policy: None,
+            }),
+            Err(Error::KeyNotFound(_) | Error::AliasNotFound(_)) => Ok(Resource::arn(match key {
+                KeyRef::Id(id) => self.arn(&format!("key/{id}")),
+                KeyRef::Alias(a) => self.arn(a),
+            })),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The key a ciphertext names (`key/*` when it names none).
+    async fn blob_resource(&self, blob: &[u8]) -> Result<Resource> {
+        match sesame_crypto::blob::parse(blob) {
+            Ok(h) => self.key_resource(&KeyRef::Id(h.key_id.to_string())).await,
+            Err(_) => Ok(Resource::arn(self.arn("key/*"))),
+        }
+    }
+
+    pub async fn execute(&self, ctx: &Ctx, req: KeyRequest) -> Result<Value> {
+        let grant = self.authorize(ctx, &req).await?;
+        self.run(ctx, req, grant).await
+    }
+
+    async fn authorize(&self, ctx: &Ctx, req: &KeyRequest) -> Result<Grant> {
+        use KeyRequest as K;
+        let any = |rest: &str| Resource::arn(self.arn(rest));
+        let needs: Vec<(&str, Resource)> = match req {
+            K::CreateKey(_) => vec![("kms:CreateKey", any("key/*"))],
+            K::ListKeys { .. } => vec![("kms:ListKeys", any("key/*"))],
+            K::ListAliases { .. } => vec![("kms:ListAliases", any("alias/*"))],
+            K::ListKmsInstances { .. } => vec![("kms:ListKmsInstances", any("instance/*"))],
+            K::DescribeKey { key } => vec![("kms:DescribeKey", self.key_resource(key).await?)],
+            K::EnableKey { key } => vec![("kms:EnableKey", self.key_resource(key).await?)],
+            K::DisableKey { key } => vec![("kms:DisableKey", self.key_resource(key).await?)],
+            K::ScheduleKeyDeletion { key, .. } => vec![("kms:ScheduleKeyDeletion", self.key_resource(key).await?)],
+            K::CancelKeyDeletion { key } => vec![("kms:CancelKeyDeletion", self.key_resource(key).await?)],
+            K::UpdateRotationPolicy { key, .. } => vec![("kms:UpdateRotationPolicy", self.key_resource(key).await?)],
+            K::CreateKeyVersion { key } => vec![("kms:CreateKeyVersion", self.key_resource(key).await?)],
+            K::ListKeyVersions { key, .. } => vec![("kms:ListKeyVersions", self.key_resource(key).await?)],
+            K::DescribeKeyVersion { key, .. } => vec![("kms:DescribeKeyVersion", self.key_resource(key).await?)],
+            K::ListAliasesByKeyId { key, .. } => vec![("kms:ListAliasesByKeyId", self.key_resource(key).await?)],
+            K::CreateAlias { alias, key } => vec![("kms:CreateAlias", any(alias)), ("kms:CreateAlias", self.key_resource(key).await?)],
+            K::UpdateAlias { alias, key } => vec![("kms:UpdateAlias", any(alias)), ("kms:UpdateAlias", self.key_resource(key).await?)],
+            K::DeleteAlias { alias } => vec![("kms:DeleteAlias", any(alias))],
+            K::Encrypt { key, .. } => vec![("kms:Encrypt", self.key_resource(key).await?)],
+            K::GenerateDataKey(spec) => vec![("kms:GenerateDataKey", self.key_resource(&spec.key).await?)],
+            K::GenerateDataKeyWithoutPlaintext(spec) => {
+                vec![("kms:GenerateDataKeyWithoutPlaintext", self.key_resource(&spec.key).await?)]
+            }
+            K::Decrypt { blob, .. } => vec![("kms:Decrypt", self.blob_resource(blob).await?)],
+            K::ReEncrypt { blob, key, .. } => {
+                vec![("kms:ReEncrypt", self.blob_resource(blob).await?), ("kms:ReEncrypt", self.key_resource(key).await?)]
+            }
+        };
+        self.authz.check_all(ctx, needs).await
     }
 
     pub async fn default_instance(&self) -> Result<String> {
         self.deps.store.meta_get(super::META_DEFAULT_INSTANCE).await?.ok_or_else(|| Error::internal("no default KMS instance"))
+    }
+
+    pub(crate) fn authz(&self) -> &Authorizer {
+        &self.authz
+    }
+
+    /// The id of an instance's default secrets key, if it was made already.
+    pub(crate) async fn default_secrets_key_id(&self, instance_id: &str) -> Result<Option<String>> {
+        Ok(self.deps.store.meta_get(&format!("default_secrets_key:{instance_id}")).await?)
     }
 
     /// The key that seals secrets of an instance when CreateSecret names none, created on
@@ -70,7 +149,7 @@ impl KeyService {
     }
 
     /// Runs one key action.
-    pub async fn execute(&self, ctx: &Ctx, req: KeyRequest) -> Result<Value> {
+    async fn run(&self, ctx: &Ctx, req: KeyRequest, _grant: Grant) -> Result<Value> {
         match req {
             KeyRequest::CreateKey(r) => to_value(self.create_key(ctx, r).await?),
             KeyRequest::DescribeKey { key } => {

@@ -7,12 +7,15 @@
 //! every failure is already an [`sesame_api::Error`].
 
 pub mod accounts;
+pub mod audit;
+pub mod authz;
 pub mod clock;
 pub mod dbs;
 pub mod engine;
 pub mod identity;
 pub mod keys;
 pub mod model;
+pub mod policy;
 pub mod rotation;
 pub mod secrets;
 pub mod store;
@@ -98,8 +101,13 @@ pub struct Services {
     pub secrets: SecretService,
     pub dbs: DbService,
     pub identity: IdentityService,
+    pub audit: Arc<audit::AuditTrail>,
+    pub authz: authz::Authorizer,
     pub deps: Deps,
 }
+
+/// The built-in user DMS signs its KMS calls as.
+pub const SERVICE_USER_DMS: &str = "sesame-dms";
 
 /// What start-up created, for the operator to see once.
 pub struct Bootstrap {
@@ -131,7 +139,8 @@ impl Services {
         };
         let deps = Deps { store, root, clock, realm: Realm { region, account_id }, limits };
         let keys = KeyService::new(deps.clone());
-        let identity = IdentityService::new(deps.clone());
+        let audit = Arc::new(audit::AuditTrail::start(deps.clone()).await?);
+        let identity = IdentityService::new(deps.clone(), audit.clone());
         let secrets = SecretService::new(deps.clone(), engines.clone());
         let dbs = DbService::new(deps.clone(), engines);
         let default_instance = match deps.store.meta_get(META_DEFAULT_INSTANCE).await? {
@@ -143,6 +152,7 @@ impl Services {
             }
         };
         let admin_key = identity.bootstrap_admin().await?;
-        Ok((Services { keys, secrets, dbs, identity, deps }, Bootstrap { default_instance, admin_key }))
+        let authz = authz::Authorizer::new(deps.clone());
+        Ok((Services { keys, secrets, dbs, identity, audit, authz, deps }, Bootstrap { default_instance, admin_key }))
     }
 }

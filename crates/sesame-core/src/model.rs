@@ -252,3 +252,53 @@ pub enum RotationChange<'a> {
     Put(&'a Rotation),
     Delete,
 }
+
+/// A person or service that holds access keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub display_name: String,
+    pub comments: String,
+    pub created: Timestamp,
+}
+
+/// A policy an administrator wrote (system policies live in code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomPolicy {
+    pub name: String,
+    pub document: String,
+    pub description: String,
+    pub created: Timestamp,
+}
+
+/// One audit event as stored: the ActionTrail-shaped JSON and the columns lookups filter on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub time: i64,
+    pub user: String,
+    pub event_name: String,
+    pub resource: String,
+    /// `Success` or `Failure`.
+    pub result: String,
+    pub access_key: String,
+    pub event: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAuditEvent {
+    /// Position in the trail, from 1, without gaps.
+    pub seq: i64,
+    pub record: AuditRecord,
+    pub mac: Vec<u8>,
+}
+
+/// How the trail is chained: each event's MAC covers the previous MAC, its position and every
+/// field; the head seals the last position and MAC, so a cut tail shows.
+pub trait AuditChain: Send + Sync {
+    fn link(&self, prev: &[u8], seq: i64, record: &AuditRecord) -> Vec<u8>;
+    fn head(&self, seq: i64, mac: &[u8]) -> String;
+    /// Where the next event goes: after the sealed head when there is one (so that events cut
+    /// from the end leave a gap that verification finds), and never onto a position a row
+    /// already holds.
+    fn resume(&self, head: Option<&str>, last: Option<(i64, Vec<u8>)>) -> (i64, Vec<u8>);
+}

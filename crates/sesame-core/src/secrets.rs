@@ -2,6 +2,7 @@
 //! windows. Every version's value is sealed with its own data key, which the secret's CMK
 //! seals in turn; only metadata is stored in clear.
 
+use crate::authz::{Grant, Resource};
 use crate::dbs::DbService;
 use crate::engine::EngineFactory;
 use crate::keys::KeyService;
@@ -54,14 +55,133 @@ impl SecretService {
         SecretService { keys: KeyService::new(deps.clone()), dbs: DbService::new(deps.clone(), engines), deps, worker_id }
     }
 
+    /// A secret as authorization sees it: its ARN, tags and policy (just the ARN when it does
+    /// not exist, so that an unauthorized caller learns nothing of its existence).
+    async fn secret_resource(&self, name: &str) -> Result<Resource> {
+        let arn = self.arn(name);
+        Ok(match self.deps.store.get_secret(name).await? {
+            Some(s) => Resource {
+                arn,
+                tags: self.deps.store.get_tags("secret", name).await?.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
+                policy: Some(s.policy),
+            },
+            None => Resource::arn(arn),
+        })
+    }
+
+    async fn target_resource(&self, target: &TagTarget) -> Result<Resource> {
+        match target {
+            TagTarget::Key(k) => self.keys.key_resource(k).await,
+            TagTarget::Secret(name) => self.secret_resource(name).await,
+        }
+    }
+
+    async fn typed_resource(&self, rtype: ResourceType, id: &str) -> Result<Resource> {
+        match rtype {
+            ResourceType::Key => self.keys.key_resource(&KeyRef::parse("ResourceId", id)?).await,
+            ResourceType::Secret => self.secret_resource(id).await,
+        }
+    }
+
     pub async fn execute(&self, ctx: &Ctx, req: SecretRequest) -> Result<Value> {
+        let grant = self.authorize(ctx, &req).await?;
+        self.run(ctx, req, grant).await
+    }
+
+    async fn authorize(&self, ctx: &Ctx, req: &SecretRequest) -> Result<Grant> {
+        use SecretRequest as S;
+        let on = |action: &'static str, name: &str| {
+            let name = name.to_string();
+            async move { Ok::<_, Error>(vec![(action, self.secret_resource(&name).await?)]) }
+        };
+        let needs: Vec<(&str, Resource)> = match req {
+            S::CreateSecret(r) => {
+                let secret = Resource {
+                    arn: self.arn(&r.name),
+                    tags: r.tags.iter().map(|t| (t.tag_key.clone(), t.tag_value.clone())).collect(),
+                    policy: None,
+                };
+                let key = match &r.key {
+                    Some(k) => self.keys.key_resource(k).await?,
+                    None => {
+                        let instance = match &r.instance_id {
+                            Some(i) => i.clone(),
+                            None => self.keys.default_instance().await?,
+                        };
+                        match self.keys.default_secrets_key_id(&instance).await? {
+                            Some(id) => self.keys.key_resource(&KeyRef::Id(id)).await?,
+                            None => Resource::arn(self.deps.realm.arn("key/*")),
+                        }
+                    }
+                };
+                vec![("kms:CreateSecret", secret), ("kms:GenerateDataKey", key)]
+            }
+            S::PutSecretValue { name, .. } => {
+                let secret = self.secret_resource(name).await?;
+                let key = match self.deps.store.get_secret(name).await? {
+                    Some(s) => self.keys.key_resource(&KeyRef::Id(s.key_id)).await?,
+                    None => Resource::arn(self.deps.realm.arn("key/*")),
+                };
+                vec![("kms:PutSecretValue", secret), ("kms:GenerateDataKey", key)]
+            }
+            // Each secret of a batch is authorized on its own; refusals are listed in Errors.
+            S::BatchGetSecretValue(_) => Vec::new(),
+            S::GetSecretValue(g) => on("kms:GetSecretValue", &g.name).await?,
+            S::ListSecrets { .. } => vec![("kms:ListSecrets", Resource::arn(self.deps.realm.arn("secret/*")))],
+            S::GetRandomPassword(_) => vec![("kms:GetRandomPassword", Resource::arn(self.deps.realm.arn("*")))],
+            S::DescribeSecret { name, .. } => on("kms:DescribeSecret", name).await?,
+            S::UpdateSecret { name, .. } => on("kms:UpdateSecret", name).await?,
+            S::UpdateSecretVersionStage { name, .. } => on("kms:UpdateSecretVersionStage", name).await?,
+            S::ListSecretVersionIds { name, .. } => on("kms:ListSecretVersionIds", name).await?,
+            S::DeleteSecret { name, .. } => on("kms:DeleteSecret", name).await?,
+            S::RestoreSecret { name } => on("kms:RestoreSecret", name).await?,
+            S::GetSecretPolicy { name } => on("kms:GetSecretPolicy", name).await?,
+            S::SetSecretPolicy { name, .. } => on("kms:SetSecretPolicy", name).await?,
+            S::RotateSecret { name, .. } => on("kms:RotateSecret", name).await?,
+            S::ConfirmSecretAccounts { name } => on("kms:ConfirmSecretAccounts", name).await?,
+            S::CancelSecretRotation { name } => on("kms:CancelSecretRotation", name).await?,
+            S::UpdateSecretRotationPolicy { name, .. } => on("kms:UpdateSecretRotationPolicy", name).await?,
+            S::TagResource { target, .. } => vec![("kms:TagResource", self.target_resource(target).await?)],
+            S::UntagResource { target, .. } => vec![("kms:UntagResource", self.target_resource(target).await?)],
+            S::TagResources { rtype, ids, .. } | S::UntagResources { rtype, ids, .. } => {
+                let action = if matches!(req, S::TagResources { .. }) { "kms:TagResources" } else { "kms:UntagResources" };
+                let mut v = Vec::with_capacity(ids.len());
+                for id in ids {
+                    v.push((action, self.typed_resource(*rtype, id).await?));
+                }
+                v
+            }
+            S::ListTagResources { rtype, ids, .. } => {
+                if ids.is_empty() {
+                    vec![("kms:ListTagResources", Resource::arn(self.deps.realm.arn(&format!("{}/*", rtype.as_str()))))]
+                } else {
+                    let mut v = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        v.push(("kms:ListTagResources", self.typed_resource(*rtype, id).await?));
+                    }
+                    v
+                }
+            }
+        };
+        self.keys.authz().check_all(ctx, needs).await
+    }
+
+    async fn run(&self, ctx: &Ctx, req: SecretRequest, _grant: Grant) -> Result<Value> {
         match req {
             SecretRequest::CreateSecret(r) => to_value(self.create(ctx, *r).await?),
             SecretRequest::GetSecretValue(g) => to_value(self.get_value(&g).await?),
             SecretRequest::BatchGetSecretValue(list) => {
                 let (mut secret_values, mut errors) = (Vec::new(), Vec::new());
                 for g in &list {
-                    match self.get_value(g).await {
+                    let allowed = async {
+                        let resource = self.secret_resource(&g.name).await?;
+                        self.keys.authz().check(ctx, "kms:GetSecretValue", resource).await
+                    };
+                    let result = match allowed.await {
+                        Ok(_grant) => self.get_value(g).await,
+                        Err(e) => Err(e),
+                    };
+                    match result {
                         Ok(v) => secret_values.push(v),
                         Err(e @ Error::Internal(_)) => return Err(e),
                         Err(e) => errors.push(BatchError {
@@ -328,6 +448,7 @@ impl SecretService {
                 to_value(SecretNameResponse { secret_name: name })
             }
             SecretRequest::SetSecretPolicy { name, policy } => {
+                crate::policy::PolicyDocument::parse(&policy, crate::policy::DocKind::Secret)?;
                 let now = self.deps.clock.now();
                 self.modify(&name, None, |s| {
                     s.policy = policy.clone();
@@ -350,7 +471,7 @@ impl SecretService {
             "Statement": [{
                 "Sid": "kms default secret policy",
                 "Effect": "Allow",
-                "Principal": {"RAM": [format!("acs:ram::{}:*", self.deps.realm.account_id)]},
+                "Principal": {"RAM": [format!("acs:ram::{}:root", self.deps.realm.account_id)]},
                 "Action": ["kms:*"],
                 "Resource": ["*"]
             }]
@@ -359,6 +480,9 @@ impl SecretService {
     }
 
     async fn create(&self, ctx: &Ctx, r: CreateSecret) -> Result<CreateSecretResponse> {
+        if let Some(p) = &r.policy {
+            crate::policy::PolicyDocument::parse(p, crate::policy::DocKind::Secret)?;
+        }
         let instance_id = match &r.instance_id {
             Some(id) => self.deps.store.get_instance(id).await?.ok_or_else(|| Error::ResourceNotFound(format!("KMS instance {id}")))?.id,
             None => self.keys.default_instance().await?,

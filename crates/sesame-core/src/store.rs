@@ -1,10 +1,15 @@
 //! The one storage interface. Backends (SQLite now, PostgreSQL later) live in `sesame-store`
 //! and pass the same conformance suite.
 
-use crate::model::{AccessKey, Alias, DbInstance, Key, KmsInstance, Rotation, RotationChange, SealedValue, Secret};
+use crate::model::{
+    AccessKey, Alias, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KmsInstance, Rotation, RotationChange, SealedValue, Secret,
+    StoredAuditEvent, User,
+};
 use async_trait::async_trait;
 use sesame_api::Timestamp;
+use sesame_api::ram::EventQuery;
 use sesame_api::secrets::{SecretFilter, Tag};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -62,6 +67,38 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_access_key(&self, key: &AccessKey) -> StoreResult<()>;
     async fn get_access_key(&self, id: &str) -> StoreResult<Option<AccessKey>>;
     async fn count_access_keys(&self) -> StoreResult<i64>;
+    async fn list_access_keys(&self, user: &str) -> StoreResult<Vec<AccessKey>>;
+    /// False if there is no such key.
+    async fn set_access_key_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool>;
+    async fn delete_access_key(&self, id: &str) -> StoreResult<bool>;
+
+    /// `Duplicate` if the name exists.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, name: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Removes a user with its access keys and policy attachments; false if it did not exist.
+    async fn delete_user(&self, name: &str) -> StoreResult<bool>;
+    /// `Duplicate` if the name exists.
+    async fn insert_policy(&self, policy: &CustomPolicy) -> StoreResult<()>;
+    async fn get_policy(&self, name: &str) -> StoreResult<Option<CustomPolicy>>;
+    async fn list_policies(&self) -> StoreResult<Vec<CustomPolicy>>;
+    async fn delete_policy(&self, name: &str) -> StoreResult<bool>;
+    /// False if it was attached already.
+    async fn attach_policy(&self, user: &str, policy_type: &str, policy: &str) -> StoreResult<bool>;
+    /// False if it was not attached.
+    async fn detach_policy(&self, user: &str, policy_type: &str, policy: &str) -> StoreResult<bool>;
+    /// `(type, name)` of the policies attached to a user.
+    async fn user_policies(&self, user: &str) -> StoreResult<Vec<(String, String)>>;
+    /// Users a policy is attached to.
+    async fn policy_users(&self, policy_type: &str, policy: &str) -> StoreResult<Vec<String>>;
+
+    /// Appends events to the audit trail in one transaction, chained after the last one, and
+    /// moves the sealed head.
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: Arc<dyn AuditChain>) -> StoreResult<()>;
+    /// Stored events after a position, oldest first.
+    async fn audit_events(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredAuditEvent>>;
+    /// Events matching a lookup, newest first: `(seq, event JSON)`.
+    async fn lookup_audit(&self, query: &EventQuery) -> StoreResult<Vec<(i64, String)>>;
 
     /// Inserts a secret, its tags and its versions' values. `Duplicate` if the name exists.
     async fn insert_secret(&self, secret: &Secret, tags: &[Tag], values: &[(&str, &SealedValue)]) -> StoreResult<()>;

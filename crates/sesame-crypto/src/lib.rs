@@ -10,6 +10,7 @@
 pub mod aead;
 pub mod blob;
 pub mod keys;
+pub mod mac;
 pub mod random;
 pub mod sign;
 

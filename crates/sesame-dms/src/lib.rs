@@ -21,6 +21,7 @@ use sesame_api::Error;
 use sesame_api::dms::*;
 use sesame_client::{Client, ClientError};
 use sesame_core::Ctx;
+use sesame_core::authz::{Authorize, Grant};
 use sesame_engines::session::{self, Outcome};
 use sesame_engines::{DbTarget, EngineError, EngineKind, TlsMode};
 use std::sync::Arc;
@@ -29,8 +30,6 @@ use store::{DmsStore, Instance, Login};
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The user DMS's access key belongs to.
-pub const DMS_USER: &str = "sesame-dms";
 /// The alias of the KMS key that seals the passwords of password-mode instances.
 pub const DMS_KEY_ALIAS: &str = "alias/sesame-dms";
 /// Logons per statement batch: the first, and refetches after authentication failures.
@@ -53,6 +52,7 @@ impl Default for DmsSettings {
 
 pub struct DmsService {
     kms: Arc<Client>,
+    authz: Arc<dyn Authorize>,
     store: DmsStore,
     settings: DmsSettings,
 }
@@ -135,11 +135,33 @@ fn seal_context(alias: &str) -> String {
 
 impl DmsService {
     /// `kms` carries DMS's own access key; `store` is DMS's file.
-    pub fn new(kms: Client, store: DmsStore, settings: DmsSettings) -> Self {
-        DmsService { kms: Arc::new(kms), store, settings }
+    pub fn new(kms: Client, store: DmsStore, authz: Arc<dyn Authorize>, settings: DmsSettings) -> Self {
+        DmsService { kms: Arc::new(kms), authz, store, settings }
     }
 
     pub async fn execute(&self, ctx: &Ctx, req: DmsRequest) -> Result<Value> {
+        let (action, target) = match &req {
+            DmsRequest::RegisterInstance(r) => ("dms:RegisterInstance", r.alias.clone()),
+            DmsRequest::ListInstances { .. } => ("dms:ListInstances", "*".into()),
+            DmsRequest::GetInstance { instance } => ("dms:GetInstance", self.instance_name(instance).await?),
+            DmsRequest::DeleteInstance { instance } => ("dms:DeleteInstance", self.instance_name(instance).await?),
+            DmsRequest::ExecuteScript(x) => ("dms:ExecuteScript", self.instance_name(&x.instance).await?),
+            DmsRequest::ListSqlExecAuditLog(_) => ("dms:ListSQLExecAuditLog", "*".into()),
+        };
+        let grant = self.authz.authorize(ctx, action, &self.authz.arn("dms", &format!("instance/{target}"))).await?;
+        self.run(ctx, req, grant).await
+    }
+
+    /// An instance's alias for its ARN (its id when no instance has it, so that an
+    /// unauthorized caller learns nothing).
+    async fn instance_name(&self, r: &InstanceRef) -> Result<String> {
+        Ok(match r {
+            InstanceRef::Alias(a) => a.clone(),
+            InstanceRef::Id(id) => self.store.get_by_id(*id).await?.map(|i| i.alias).unwrap_or_else(|| id.to_string()),
+        })
+    }
+
+    async fn run(&self, ctx: &Ctx, req: DmsRequest, _grant: Grant) -> Result<Value> {
         match req {
             DmsRequest::RegisterInstance(r) => to_value(RegisterInstanceResponse { success: true, instance_id: self.register(*r).await? }),
             DmsRequest::ListInstances { page } => {
@@ -158,7 +180,7 @@ impl DmsService {
                 self.store.delete(i.id).await?;
                 to_value(DmsOk { success: true })
             }
-            DmsRequest::ExecuteScript(x) => to_value(self.run(ctx, x).await?),
+            DmsRequest::ExecuteScript(x) => to_value(self.execute_script(ctx, x).await?),
             DmsRequest::ListSqlExecAuditLog(q) => {
                 let (rows, total) = self.store.audit_log(q).await?;
                 let entries = rows
@@ -317,7 +339,7 @@ impl DmsService {
     }
 
     /// ExecuteScript: fetch, log on, run; on an authentication failure fetch again and retry.
-    async fn run(&self, ctx: &Ctx, x: ExecuteScript) -> Result<ExecuteScriptResponse> {
+    async fn execute_script(&self, ctx: &Ctx, x: ExecuteScript) -> Result<ExecuteScriptResponse> {
         let i = self.instance(&x.instance).await?;
         let target = target(&i)?;
         let timeout = Duration::from_secs(x.timeout.unwrap_or(i.query_timeout));

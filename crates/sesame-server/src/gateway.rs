@@ -7,12 +7,15 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use sesame_api::actions;
 use sesame_api::dms::{DMS_API_VERSION, DmsRequest};
 use sesame_api::kms::KeyRequest;
+use sesame_api::ram::{ACTIONTRAIL_API_VERSION, RAM_API_VERSION, RamRequest};
 use sesame_api::rds::{DbRequest, RDS_API_VERSION};
 use sesame_api::render::{self, Format};
 use sesame_api::secrets::SecretRequest;
 use sesame_api::{Error, KMS_API_VERSION, Params};
+use sesame_core::audit::RequestFacts;
 use sesame_core::{Ctx, Services};
 use sesame_crypto::sign::form_decode;
 use sesame_dms::DmsService;
@@ -50,8 +53,13 @@ async fn handle(
     let mut format = Format::negotiate(None, headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let mut action = String::new();
     let mut access_key = String::new();
+    // What the audit event records, filled in as the request is understood.
+    let mut service = "";
+    let mut user: Option<String> = None;
+    let mut audit_params = serde_json::Map::new();
+    let mut resource = None;
 
-    let result = async {
+    let mut result = async {
         if method != Method::POST && method != Method::GET {
             return Err(Error::UnsupportedHttpMethod(method.to_string()));
         }
@@ -66,6 +74,12 @@ async fn handle(
         let params = Params::from_pairs(all.iter().cloned());
         format = Format::negotiate(params.optional("Format"), headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
         action = header_or_param(&headers, "x-acs-action", &params, "Action").unwrap_or_default();
+        access_key = claimed_access_key(&headers, &params);
+        audit_params = actions::audit_parameters(&params);
+        let version = header_or_param(&headers, "x-acs-version", &params, "Version").unwrap_or_default();
+        service = actions::service_of_version(&version).unwrap_or_default();
+        let realm = &app.services.deps.realm;
+        resource = actions::resource_name(service, &realm.region, &realm.account_id, &params);
 
         let signed = SignedRequest {
             method: method.as_str(),
@@ -78,8 +92,11 @@ async fn handle(
         };
         let caller = auth::authenticate(&signed, &app.services.identity, &app.nonces, app.services.deps.clock.now()).await?;
         access_key = caller.access_key_id.clone();
+        user = Some(caller.user.clone());
 
-        let version = header_or_param(&headers, "x-acs-version", &params, "Version").ok_or_else(|| Error::missing("Version"))?;
+        if version.is_empty() {
+            return Err(Error::missing("Version"));
+        }
         if action.is_empty() {
             return Err(Error::missing("Action"));
         }
@@ -87,6 +104,24 @@ async fn handle(
         dispatch(&app, &ctx, &version, &action, &params).await
     }
     .await;
+
+    // Every request is recorded before it is answered; one that cannot be recorded fails.
+    let facts = RequestFacts {
+        request_id: &request_id,
+        time: app.services.deps.clock.now().seconds(),
+        service,
+        action: &action,
+        access_key_id: &access_key,
+        user: user.as_deref(),
+        source_ip: &source_ip,
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default(),
+        parameters: audit_params,
+        resource,
+        error: result.as_ref().err().map(|e| (e.code(), e.message())),
+    };
+    if let Err(e) = app.services.audit.record(facts).await {
+        result = Err(e);
+    }
 
     let rendered = match result.and_then(|v| render::success(format, &request_id, &v)) {
         Ok(r) => r,
@@ -131,6 +166,11 @@ async fn dispatch(app: &AppState, ctx: &Ctx, version: &str, action: &str, params
                 return services.dbs.execute(ctx, req).await;
             }
         }
+        RAM_API_VERSION | ACTIONTRAIL_API_VERSION => {
+            if let Some(req) = RamRequest::parse(action, params)? {
+                return services.identity.execute(ctx, req).await;
+            }
+        }
         DMS_API_VERSION if app.dms.is_some() => {
             if let (Some(req), Some(dms)) = (DmsRequest::parse(action, params)?, &app.dms) {
                 return dms.execute(ctx, req).await;
@@ -139,6 +179,16 @@ async fn dispatch(app: &AppState, ctx: &Ctx, version: &str, action: &str, params
         other => return Err(Error::InvalidVersion(other.to_string())),
     }
     Err(Error::InvalidAction(action.to_string()))
+}
+
+/// The access key a request names, signed or not, for the audit of failed authentications.
+fn claimed_access_key(headers: &HeaderMap, params: &Params) -> String {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .map(|rest| rest.split([',', ' ']).next().unwrap_or_default().to_string());
+    from_header.or_else(|| params.optional("AccessKeyId").map(str::to_string)).unwrap_or_default().chars().take(64).collect()
 }
 
 fn is_form(headers: &HeaderMap) -> bool {

@@ -148,7 +148,7 @@ async fn start_dms(
         sesame_api::Error::Internal(i) => StartupError::Services(format!("DMS: {}", i.cause())),
         other => StartupError::Services(format!("DMS: {other}")),
     };
-    let key = services.identity.service_key(sesame_dms::DMS_USER).await.map_err(services_err)?;
+    let key = services.identity.service_key(sesame_core::SERVICE_USER_DMS, "SesameDmsAccess").await.map_err(services_err)?;
     let loopback = if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr };
     let (endpoint, ca_file) = match (&cfg.kms_endpoint, cert) {
         (Some(e), _) => (e.clone(), None),
@@ -166,7 +166,7 @@ async fn start_dms(
     })
     .map_err(|e| StartupError::Services(format!("DMS client: {e}")))?;
     let store = sesame_dms::store::DmsStore::open(&data_dir.join("dms.db")).map_err(services_err)?;
-    Ok(sesame_dms::DmsService::new(client, store, cfg.settings.clone()))
+    Ok(sesame_dms::DmsService::new(client, store, Arc::new(services.authz.clone()), cfg.settings.clone()))
 }
 
 async fn accept_loop(

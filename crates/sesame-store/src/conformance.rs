@@ -5,12 +5,14 @@
 #![allow(clippy::unwrap_used)]
 
 use sesame_api::Timestamp;
+use sesame_api::ram::{EventQuery, LookupAttribute};
 use sesame_api::secrets::{SecretFilter, Tag};
 use sesame_core::model::{
-    AccessKey, Alias, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation, RotationChange, RotationStep, SealedValue, Secret,
-    SecretVersion,
+    AccessKey, Alias, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation, RotationChange,
+    RotationStep, SealedValue, Secret, SecretVersion, User,
 };
 use sesame_core::{Store, StoreError};
+use std::sync::Arc;
 
 fn key(id: &str, instance: &str, t: i64) -> Key {
     Key {
@@ -40,6 +42,8 @@ pub async fn run(store: &dyn Store) {
     tags(store).await;
     db_instances(store).await;
     rotations(store).await;
+    identities(store).await;
+    audit(store).await;
 }
 
 async fn meta(store: &dyn Store) {
@@ -362,4 +366,98 @@ async fn rotations(store: &dyn Store) {
     assert!(store.rotations_due(Timestamp(8999)).await.unwrap().is_empty());
     assert_eq!(store.rotations_due(Timestamp(9000)).await.unwrap(), vec!["rds/app".to_string()], "the next automatic rotation is due");
     store.delete_secret("rds/app").await.unwrap();
+}
+
+async fn identities(store: &dyn Store) {
+    let u = User { name: "alice".into(), display_name: "Alice".into(), comments: String::new(), created: Timestamp(7) };
+    store.insert_user(&u).await.unwrap();
+    assert!(matches!(store.insert_user(&u).await, Err(StoreError::Duplicate)), "user names are unique");
+    assert_eq!(store.get_user("alice").await.unwrap(), Some(u.clone()));
+    let k = AccessKey { id: "LTAIalice".into(), user: "alice".into(), sealed_secret: vec![1; 40], enabled: true, created: Timestamp(8) };
+    store.insert_access_key(&k).await.unwrap();
+    assert!(store.set_access_key_enabled("LTAIalice", false).await.unwrap());
+    assert!(!store.set_access_key_enabled("LTAInone", false).await.unwrap());
+    assert_eq!(store.list_access_keys("alice").await.unwrap().iter().map(|k| k.enabled).collect::<Vec<_>>(), vec![false]);
+
+    let p = CustomPolicy { name: "read".into(), document: "{}".into(), description: "d".into(), created: Timestamp(9) };
+    store.insert_policy(&p).await.unwrap();
+    assert!(matches!(store.insert_policy(&p).await, Err(StoreError::Duplicate)));
+    assert!(store.attach_policy("alice", "Custom", "read").await.unwrap());
+    assert!(!store.attach_policy("alice", "Custom", "read").await.unwrap(), "attaching twice reports it");
+    assert!(store.attach_policy("alice", "System", "AdministratorAccess").await.unwrap());
+    assert_eq!(
+        store.user_policies("alice").await.unwrap(),
+        vec![("Custom".to_string(), "read".to_string()), ("System".to_string(), "AdministratorAccess".to_string())]
+    );
+    assert_eq!(store.policy_users("Custom", "read").await.unwrap(), vec!["alice".to_string()]);
+    assert!(store.detach_policy("alice", "Custom", "read").await.unwrap());
+    assert!(!store.detach_policy("alice", "Custom", "read").await.unwrap());
+    assert!(store.delete_policy("read").await.unwrap());
+    assert_eq!(store.list_policies().await.unwrap(), vec![]);
+
+    assert!(store.delete_user("alice").await.unwrap());
+    assert_eq!(store.get_user("alice").await.unwrap(), None);
+    assert_eq!(store.get_access_key("LTAIalice").await.unwrap(), None, "a user's keys go with it");
+    assert!(store.user_policies("alice").await.unwrap().is_empty(), "and its attachments");
+    assert!(!store.delete_user("alice").await.unwrap());
+}
+
+/// A transparent chain: the link is the previous link, the position and the event.
+struct PlainChain;
+
+impl AuditChain for PlainChain {
+    fn link(&self, prev: &[u8], seq: i64, r: &AuditRecord) -> Vec<u8> {
+        let mut v = prev.to_vec();
+        v.extend_from_slice(format!("|{seq}:{}", r.event).as_bytes());
+        v
+    }
+    fn head(&self, seq: i64, mac: &[u8]) -> String {
+        format!("{seq}:{}", String::from_utf8_lossy(mac))
+    }
+    fn resume(&self, _head: Option<&str>, last: Option<(i64, Vec<u8>)>) -> (i64, Vec<u8>) {
+        last.unwrap_or_default()
+    }
+}
+
+fn record(t: i64, user: &str, result: &str) -> AuditRecord {
+    AuditRecord {
+        time: t,
+        user: user.into(),
+        event_name: "GetSecretValue".into(),
+        resource: "acs:kms:r:1:secret/a".into(),
+        result: result.into(),
+        access_key: format!("LTAI{user}"),
+        event: format!("{{\"t\":{t}}}"),
+    }
+}
+
+async fn audit(store: &dyn Store) {
+    let chain: Arc<dyn AuditChain> = Arc::new(PlainChain);
+    store.append_audit(vec![record(1, "a", "Success"), record(2, "b", "Failure")], chain.clone()).await.unwrap();
+    store.append_audit(vec![record(3, "a", "Failure")], chain.clone()).await.unwrap();
+    let all = store.audit_events(0, 10).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3], "positions run from 1 without gaps, across batches");
+    assert_eq!(String::from_utf8_lossy(&all[2].mac), "|1:{\"t\":1}|2:{\"t\":2}|3:{\"t\":3}", "each link follows the last one written");
+    assert_eq!(all[1].record, record(2, "b", "Failure"));
+    assert_eq!(store.audit_events(2, 10).await.unwrap().len(), 1);
+    assert_eq!(store.meta_get("audit_head").await.unwrap().as_deref(), Some("3:|1:{\"t\":1}|2:{\"t\":2}|3:{\"t\":3}"));
+    let q =
+        |attributes: Vec<LookupAttribute>, before: Option<i64>| EventQuery { from: None, to: None, attributes, max_results: 10, before };
+    let seqs = |v: Vec<(i64, String)>| v.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+    assert_eq!(seqs(store.lookup_audit(&q(vec![], None)).await.unwrap()), vec![3, 2, 1], "newest first");
+    assert_eq!(seqs(store.lookup_audit(&q(vec![LookupAttribute::UserName("a".into())], None)).await.unwrap()), vec![3, 1]);
+    assert_eq!(
+        seqs(
+            store
+                .lookup_audit(&q(vec![LookupAttribute::Result("Failure".into()), LookupAttribute::UserName("a".into())], None))
+                .await
+                .unwrap()
+        ),
+        vec![3]
+    );
+    assert_eq!(seqs(store.lookup_audit(&q(vec![], Some(3))).await.unwrap()), vec![2, 1], "pages continue before a position");
+    let mut timed = q(vec![], None);
+    timed.from = Some(2);
+    timed.to = Some(2);
+    assert_eq!(seqs(store.lookup_audit(&timed).await.unwrap()), vec![2]);
 }

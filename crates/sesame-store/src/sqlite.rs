@@ -5,10 +5,11 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use sesame_api::Timestamp;
+use sesame_api::ram::{EventQuery, LookupAttribute};
 use sesame_api::secrets::{SecretFilter, Tag};
 use sesame_core::model::{
-    AccessKey, Alias, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation, RotationChange, RotationStep, SealedValue, Secret,
-    SecretVersion,
+    AccessKey, Alias, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation, RotationChange,
+    RotationStep, SealedValue, Secret, SecretVersion, StoredAuditEvent, User,
 };
 use sesame_core::store::{Store, StoreError, StoreResult};
 use std::path::Path;
@@ -125,7 +126,39 @@ CREATE TABLE rotations (
     lease_until INTEGER NOT NULL DEFAULT 0
 );
 "#,
+    r#"
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL DEFAULT '',
+    comments TEXT NOT NULL DEFAULT '',
+    created INTEGER NOT NULL
+);
+INSERT INTO users (name, created) SELECT user_name, MIN(created) FROM access_keys GROUP BY user_name;
+CREATE TABLE policies (name TEXT PRIMARY KEY, document TEXT NOT NULL, description TEXT NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE user_policies (
+    user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    policy_type TEXT NOT NULL,
+    policy_name TEXT NOT NULL,
+    PRIMARY KEY (user_name, policy_type, policy_name)
+);
+INSERT INTO user_policies SELECT name, 'System', 'AdministratorAccess' FROM users WHERE name = 'admin';
+INSERT INTO user_policies SELECT name, 'System', 'SesameDmsAccess' FROM users WHERE name = 'sesame-dms';
+CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    user_name TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    result TEXT NOT NULL,
+    access_key TEXT NOT NULL,
+    event TEXT NOT NULL,
+    mac BLOB NOT NULL
+);
+CREATE INDEX audit_events_time ON audit_events(time);
+"#,
 ];
+
+const AUDIT_HEAD: &str = "audit_head";
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -407,6 +440,14 @@ fn rows<T, P: rusqlite::Params>(
     stmt.query_map(params, f).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
 }
 
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User { name: r.get(0)?, display_name: r.get(1)?, comments: r.get(2)?, created: Timestamp(r.get(3)?) })
+}
+
+fn policy_from_row(r: &Row<'_>) -> rusqlite::Result<CustomPolicy> {
+    Ok(CustomPolicy { name: r.get(0)?, document: r.get(1)?, description: r.get(2)?, created: Timestamp(r.get(3)?) })
+}
+
 fn count(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> StoreResult<i64> {
     conn.query_row(sql, p, |r| r.get(0)).map_err(backend)
 }
@@ -605,6 +646,261 @@ impl Store for SqliteStore {
 
     async fn count_access_keys(&self) -> StoreResult<i64> {
         self.with(|c| count(c, "SELECT COUNT(*) FROM access_keys", [])).await
+    }
+
+    async fn list_access_keys(&self, user: &str) -> StoreResult<Vec<AccessKey>> {
+        let user = user.to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, user_name, sealed_secret, enabled, created FROM access_keys WHERE user_name = ?1 ORDER BY created, id",
+                )
+                .map_err(backend)?;
+            rows(&mut stmt, [user], |r| {
+                Ok(AccessKey {
+                    id: r.get(0)?,
+                    user: r.get(1)?,
+                    sealed_secret: r.get(2)?,
+                    enabled: r.get(3)?,
+                    created: Timestamp(r.get(4)?),
+                })
+            })
+        })
+        .await
+    }
+
+    async fn set_access_key_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.with(move |c| {
+            c.execute("UPDATE access_keys SET enabled = ?2 WHERE id = ?1", params![id, enabled]).map(|n| n > 0).map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_access_key(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.with(move |c| c.execute("DELETE FROM access_keys WHERE id = ?1", [id]).map(|n| n > 0).map_err(backend)).await
+    }
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let u = user.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO users (name, display_name, comments, created) VALUES (?1, ?2, ?3, ?4)",
+                params![u.name, u.display_name, u.comments, u.created.0],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn get_user(&self, name: &str) -> StoreResult<Option<User>> {
+        let name = name.to_string();
+        self.with(move |c| {
+            c.query_row("SELECT name, display_name, comments, created FROM users WHERE name = ?1", [name], user_from_row)
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT name, display_name, comments, created FROM users ORDER BY name").map_err(backend)?;
+            rows(&mut stmt, [], user_from_row)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute("DELETE FROM access_keys WHERE user_name = ?1", [&name]).map_err(backend)?;
+            tx.execute("DELETE FROM user_policies WHERE user_name = ?1", [&name]).map_err(backend)?;
+            let n = tx.execute("DELETE FROM users WHERE name = ?1", [&name]).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn insert_policy(&self, policy: &CustomPolicy) -> StoreResult<()> {
+        let p = policy.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO policies (name, document, description, created) VALUES (?1, ?2, ?3, ?4)",
+                params![p.name, p.document, p.description, p.created.0],
+            )
+            .map(drop)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn get_policy(&self, name: &str) -> StoreResult<Option<CustomPolicy>> {
+        let name = name.to_string();
+        self.with(move |c| {
+            c.query_row("SELECT name, document, description, created FROM policies WHERE name = ?1", [name], policy_from_row)
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_policies(&self) -> StoreResult<Vec<CustomPolicy>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT name, document, description, created FROM policies ORDER BY name").map_err(backend)?;
+            rows(&mut stmt, [], policy_from_row)
+        })
+        .await
+    }
+
+    async fn delete_policy(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.with(move |c| c.execute("DELETE FROM policies WHERE name = ?1", [name]).map(|n| n > 0).map_err(backend)).await
+    }
+
+    async fn attach_policy(&self, user: &str, policy_type: &str, policy: &str) -> StoreResult<bool> {
+        let (u, t, p) = (user.to_string(), policy_type.to_string(), policy.to_string());
+        self.with(move |c| {
+            c.execute("INSERT OR IGNORE INTO user_policies (user_name, policy_type, policy_name) VALUES (?1, ?2, ?3)", [u, t, p])
+                .map(|n| n > 0)
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn detach_policy(&self, user: &str, policy_type: &str, policy: &str) -> StoreResult<bool> {
+        let (u, t, p) = (user.to_string(), policy_type.to_string(), policy.to_string());
+        self.with(move |c| {
+            c.execute("DELETE FROM user_policies WHERE user_name = ?1 AND policy_type = ?2 AND policy_name = ?3", [u, t, p])
+                .map(|n| n > 0)
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn user_policies(&self, user: &str) -> StoreResult<Vec<(String, String)>> {
+        let user = user.to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT policy_type, policy_name FROM user_policies WHERE user_name = ?1 ORDER BY policy_type, policy_name")
+                .map_err(backend)?;
+            rows(&mut stmt, [user], |r| Ok((r.get(0)?, r.get(1)?)))
+        })
+        .await
+    }
+
+    async fn policy_users(&self, policy_type: &str, policy: &str) -> StoreResult<Vec<String>> {
+        let (t, p) = (policy_type.to_string(), policy.to_string());
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT user_name FROM user_policies WHERE policy_type = ?1 AND policy_name = ?2 ORDER BY user_name")
+                .map_err(backend)?;
+            rows(&mut stmt, [t, p], |r| r.get(0))
+        })
+        .await
+    }
+
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: Arc<dyn AuditChain>) -> StoreResult<()> {
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let last: Option<(i64, Vec<u8>)> = tx
+                .query_row("SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(backend)?;
+            let head: Option<String> =
+                tx.query_row("SELECT value FROM meta WHERE key = ?1", [AUDIT_HEAD], |r| r.get(0)).optional().map_err(backend)?;
+            let (mut seq, mut mac) = chain.resume(head.as_deref(), last);
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO audit_events (seq, time, user_name, event_name, resource, result, access_key, event, mac)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )
+                    .map_err(backend)?;
+                for r in &records {
+                    seq += 1;
+                    mac = chain.link(&mac, seq, r);
+                    insert
+                        .execute(params![seq, r.time, r.user, r.event_name, r.resource, r.result, r.access_key, r.event, mac])
+                        .map_err(backend)?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![AUDIT_HEAD, chain.head(seq, &mac)],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn audit_events(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredAuditEvent>> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, time, user_name, event_name, resource, result, access_key, event, mac FROM audit_events
+                     WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(backend)?;
+            rows(&mut stmt, [after_seq, limit], |r| {
+                Ok(StoredAuditEvent {
+                    seq: r.get(0)?,
+                    record: AuditRecord {
+                        time: r.get(1)?,
+                        user: r.get(2)?,
+                        event_name: r.get(3)?,
+                        resource: r.get(4)?,
+                        result: r.get(5)?,
+                        access_key: r.get(6)?,
+                        event: r.get(7)?,
+                    },
+                    mac: r.get(8)?,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn lookup_audit(&self, query: &EventQuery) -> StoreResult<Vec<(i64, String)>> {
+        let q = query.clone();
+        self.with(move |c| {
+            let mut clauses = vec!["1 = 1".to_string()];
+            let mut args: Vec<SqlValue> = Vec::new();
+            let mut add = |clause: &str, v: SqlValue| {
+                args.push(v);
+                clauses.push(clause.replace('?', &format!("?{}", args.len())));
+            };
+            if let Some(t) = q.from {
+                add("time >= ?", SqlValue::Integer(t));
+            }
+            if let Some(t) = q.to {
+                add("time <= ?", SqlValue::Integer(t));
+            }
+            if let Some(b) = q.before {
+                add("seq < ?", SqlValue::Integer(b));
+            }
+            for a in &q.attributes {
+                let (column, v) = match a {
+                    LookupAttribute::EventName(v) => ("event_name", v),
+                    LookupAttribute::UserName(v) => ("user_name", v),
+                    LookupAttribute::ResourceName(v) => ("resource", v),
+                    LookupAttribute::AccessKeyId(v) => ("access_key", v),
+                    LookupAttribute::Result(v) => ("result", v),
+                };
+                add(&format!("{column} = ?"), SqlValue::Text(v.clone()));
+            }
+            args.push(SqlValue::Integer(q.max_results));
+            let sql =
+                format!("SELECT seq, event FROM audit_events WHERE {} ORDER BY seq DESC LIMIT ?{}", clauses.join(" AND "), args.len());
+            let mut stmt = c.prepare(&sql).map_err(backend)?;
+            rows(&mut stmt, rusqlite::params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?)))
+        })
+        .await
     }
 
     async fn insert_secret(&self, secret: &Secret, tags: &[Tag], values: &[(&str, &SealedValue)]) -> StoreResult<()> {

@@ -1,0 +1,233 @@
+//! Every action by product, as policies name them (`kms:GetSecretValue`), and what an audit
+//! event may record of a request: its parameters without secret values, and the resource it
+//! names.
+
+use crate::params::Params;
+use serde_json::{Map, Value};
+
+pub const KMS_ACTIONS: &[&str] = &[
+    "CreateKey",
+    "DescribeKey",
+    "ListKeys",
+    "EnableKey",
+    "DisableKey",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "UpdateRotationPolicy",
+    "CreateKeyVersion",
+    "ListKeyVersions",
+    "DescribeKeyVersion",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
+    "ListAliasesByKeyId",
+    "Encrypt",
+    "Decrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncrypt",
+    "ListKmsInstances",
+    "CreateSecret",
+    "GetSecretValue",
+    "BatchGetSecretValue",
+    "ListSecrets",
+    "DescribeSecret",
+    "PutSecretValue",
+    "UpdateSecret",
+    "UpdateSecretVersionStage",
+    "ListSecretVersionIds",
+    "DeleteSecret",
+    "RestoreSecret",
+    "GetRandomPassword",
+    "TagResource",
+    "UntagResource",
+    "TagResources",
+    "UntagResources",
+    "ListTagResources",
+    "GetSecretPolicy",
+    "SetSecretPolicy",
+    "RotateSecret",
+    "ConfirmSecretAccounts",
+    "CancelSecretRotation",
+    "UpdateSecretRotationPolicy",
+];
+
+pub const RDS_ACTIONS: &[&str] = &[
+    "RegisterDBInstance",
+    "ModifyDBInstance",
+    "DescribeDBInstances",
+    "DescribeDBInstanceAttribute",
+    "DeregisterDBInstance",
+    "DescribeAccounts",
+];
+
+pub const DMS_ACTIONS: &[&str] =
+    &["RegisterInstance", "ListInstances", "GetInstance", "DeleteInstance", "ExecuteScript", "ListSQLExecAuditLog"];
+
+pub const RAM_ACTIONS: &[&str] = &[
+    "CreateUser",
+    "GetUser",
+    "ListUsers",
+    "DeleteUser",
+    "CreateAccessKey",
+    "ListAccessKeys",
+    "UpdateAccessKey",
+    "DeleteAccessKey",
+    "CreatePolicy",
+    "GetPolicy",
+    "ListPolicies",
+    "DeletePolicy",
+    "AttachPolicyToUser",
+    "DetachPolicyFromUser",
+    "ListPoliciesForUser",
+];
+
+pub const ACTIONTRAIL_ACTIONS: &[&str] = &["LookupEvents", "VerifyEvents"];
+
+/// The actions of a policy service prefix (`kms`, `rds`, `dms`, `ram`, `actiontrail`).
+pub fn of_service(service: &str) -> Option<&'static [&'static str]> {
+    match service.to_ascii_lowercase().as_str() {
+        "kms" => Some(KMS_ACTIONS),
+        "rds" => Some(RDS_ACTIONS),
+        "dms" => Some(DMS_ACTIONS),
+        "ram" => Some(RAM_ACTIONS),
+        "actiontrail" => Some(ACTIONTRAIL_ACTIONS),
+        _ => None,
+    }
+}
+
+/// The policy service prefix of an API version.
+pub fn service_of_version(version: &str) -> Option<&'static str> {
+    match version {
+        crate::KMS_API_VERSION => Some("kms"),
+        crate::rds::RDS_API_VERSION => Some("rds"),
+        crate::dms::DMS_API_VERSION => Some("dms"),
+        crate::ram::RAM_API_VERSION => Some("ram"),
+        crate::ram::ACTIONTRAIL_API_VERSION => Some("actiontrail"),
+        _ => None,
+    }
+}
+
+/// ActionTrail's `serviceName` for a service prefix.
+pub fn service_name(service: &str) -> &'static str {
+    match service {
+        "kms" => "Kms",
+        "rds" => "Rds",
+        "dms" => "Dms",
+        "ram" => "Ram",
+        "actiontrail" => "ActionTrail",
+        _ => "Unknown",
+    }
+}
+
+/// Parameters that carry secret values (or a signature), or may: an audit event records that
+/// they were sent, never what they held. Encryption contexts are not secret by design, but
+/// callers put what they like in them, so they are kept out too.
+pub const SENSITIVE_PARAMS: &[&str] = &[
+    "SecretData",
+    "Plaintext",
+    "AccountPassword",
+    "DatabasePassword",
+    "AccessKeySecret",
+    "Script",
+    "Signature",
+    "EncryptionContext",
+    "SourceEncryptionContext",
+    "DestinationEncryptionContext",
+];
+
+/// Protocol parameters that say nothing about the action.
+const PROTOCOL_PARAMS: &[&str] =
+    &["Action", "Version", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Format", "RegionId"];
+
+/// A request's parameters for an audit event: secret values replaced by `"[redacted]"`.
+pub fn audit_parameters(p: &Params) -> Map<String, Value> {
+    p.iter()
+        .filter(|(k, _)| !PROTOCOL_PARAMS.contains(k))
+        .map(|(k, v)| {
+            let value = if SENSITIVE_PARAMS.contains(&k) { "[redacted]".to_string() } else { v.to_string() };
+            (k.to_string(), Value::String(value))
+        })
+        .collect()
+}
+
+/// The resource a request names, as an ARN, when its parameters say.
+pub fn resource_name(service: &str, region: &str, account: &str, p: &Params) -> Option<String> {
+    let arn = |product: &str, region: &str, rest: String| format!("acs:{product}:{region}:{account}:{rest}");
+    match service {
+        "kms" => {
+            if let Some(s) = p.optional("SecretName") {
+                return Some(arn("kms", region, format!("secret/{s}")));
+            }
+            let k = p.optional("KeyId")?;
+            Some(if k.starts_with("acs:") {
+                k.to_string()
+            } else if k.starts_with("alias/") {
+                arn("kms", region, k.to_string())
+            } else {
+                arn("kms", region, format!("key/{k}"))
+            })
+        }
+        "rds" => p.optional("DBInstanceId").map(|d| arn("rds", region, format!("dbinstance/{d}"))),
+        "dms" => p.optional("InstanceAlias").or(p.optional("DbId")).map(|i| arn("dms", region, format!("instance/{i}"))),
+        "ram" => p
+            .optional("UserName")
+            .map(|u| arn("ram", "", format!("user/{u}")))
+            .or_else(|| p.optional("PolicyName").map(|n| arn("ram", "", format!("policy/{n}")))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_action_is_one_a_parser_knows() {
+        let p = Params::new();
+        let known = |parsed: crate::error::Result<bool>| parsed.unwrap_or(true);
+        for a in KMS_ACTIONS {
+            let key = known(crate::kms::KeyRequest::parse(a, &p).map(|r| r.is_some()));
+            let secret = known(crate::secrets::SecretRequest::parse(a, &p).map(|r| r.is_some()));
+            assert!(key || secret, "kms:{a}");
+        }
+        for a in RDS_ACTIONS {
+            assert!(known(crate::rds::DbRequest::parse(a, &p).map(|r| r.is_some())), "rds:{a}");
+        }
+        for a in DMS_ACTIONS {
+            assert!(known(crate::dms::DmsRequest::parse(a, &p).map(|r| r.is_some())), "dms:{a}");
+        }
+        for a in RAM_ACTIONS.iter().chain(ACTIONTRAIL_ACTIONS) {
+            assert!(known(crate::ram::RamRequest::parse(a, &p).map(|r| r.is_some())), "{a}");
+        }
+        assert!(!known(crate::kms::KeyRequest::parse("Nope", &p).map(|r| r.is_some())));
+    }
+
+    #[test]
+    fn audit_parameters_never_hold_secret_values() {
+        let p = Params::from_pairs([
+            ("SecretName", "app/db"),
+            ("SecretData", "canary-value"),
+            ("Plaintext", "Y2FuYXJ5"),
+            ("Signature", "sig"),
+            ("Action", "PutSecretValue"),
+        ]);
+        let m = audit_parameters(&p);
+        let text = Value::Object(m.clone()).to_string();
+        assert!(!text.contains("canary") && !text.contains("Y2FuYXJ5") && !text.contains("sig\""), "{text}");
+        assert_eq!(m["SecretName"], "app/db");
+        assert_eq!(m["SecretData"], "[redacted]");
+        assert!(!m.contains_key("Action"));
+    }
+
+    #[test]
+    fn resources_are_named_by_arn() {
+        let p = Params::from_pairs([("SecretName", "app/db")]);
+        assert_eq!(resource_name("kms", "r", "1", &p).as_deref(), Some("acs:kms:r:1:secret/app/db"));
+        let p = Params::from_pairs([("KeyId", "alias/x")]);
+        assert_eq!(resource_name("kms", "r", "1", &p).as_deref(), Some("acs:kms:r:1:alias/x"));
+        let p = Params::from_pairs([("UserName", "alice")]);
+        assert_eq!(resource_name("ram", "r", "1", &p).as_deref(), Some("acs:ram::1:user/alice"));
+    }
+}

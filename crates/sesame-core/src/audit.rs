@@ -1,0 +1,266 @@
+//! The audit trail: one ActionTrail-shaped event per request, allowed, denied or failing
+//! authentication, appended to a hash chain keyed by a MAC key that the root key seals.
+//!
+//! Requests hand their event to one writer task and wait for it to be committed; the writer
+//! takes whatever has queued up (up to [`MAX_BATCH`]) and appends it in one transaction, so
+//! concurrent requests share commits and the chain is written by one hand. If the append fails,
+//! every request in the batch fails: nothing is answered unrecorded.
+//!
+//! `verify` walks the chain: each event's MAC covers the previous MAC, its position and all its
+//! fields, and a sealed head names the last position, so an edited, inserted, deleted or
+//! reordered event, or a cut tail, is found with its position. (Replacing the whole store with an
+//! older copy of itself is not detectable from inside it; export the trail to keep it elsewhere.)
+
+use crate::Deps;
+use crate::model::{AuditChain, AuditRecord};
+use serde_json::{Map, Value, json};
+use sesame_api::Error;
+use sesame_api::error::Result;
+use sesame_api::ram::{AuditProblem, EventQuery, VerifyEventsResponse};
+use sesame_crypto::KeyMaterial;
+use sesame_crypto::mac::MacKey;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+pub const MAX_BATCH: usize = 512;
+const QUEUE: usize = 8_192;
+const META_KEY: &str = "audit_mac_key";
+const META_HEAD: &str = "audit_head";
+const VERIFY_PAGE: i64 = 1_000;
+
+struct Chain {
+    key: MacKey,
+}
+
+impl Chain {
+    fn head_mac(&self, seq: i64, mac: &[u8]) -> Vec<u8> {
+        self.key.sign(&[b"head", &seq.to_be_bytes(), mac])
+    }
+}
+
+impl AuditChain for Chain {
+    fn link(&self, prev: &[u8], seq: i64, r: &AuditRecord) -> Vec<u8> {
+        self.key.sign(&[
+            prev,
+            &seq.to_be_bytes(),
+            &r.time.to_be_bytes(),
+            r.user.as_bytes(),
+            r.event_name.as_bytes(),
+            r.resource.as_bytes(),
+            r.result.as_bytes(),
+            r.access_key.as_bytes(),
+            r.event.as_bytes(),
+        ])
+    }
+
+    fn head(&self, seq: i64, mac: &[u8]) -> String {
+        format!("{seq}:{}:{}", sesame_crypto::hex(mac), sesame_crypto::hex(&self.head_mac(seq, mac)))
+    }
+
+    fn resume(&self, head: Option<&str>, last: Option<(i64, Vec<u8>)>) -> (i64, Vec<u8>) {
+        let last_seq = last.as_ref().map_or(0, |(s, _)| *s);
+        match head.and_then(parse_head) {
+            Some((seq, mac, _)) => (seq.max(last_seq), mac),
+            None => last.unwrap_or_default(),
+        }
+    }
+}
+
+/// `seq:mac:seal`, hex.
+fn parse_head(head: &str) -> Option<(i64, Vec<u8>, Vec<u8>)> {
+    let mut parts = head.split(':');
+    let seq = parts.next()?.parse().ok()?;
+    let mac = sesame_crypto::unhex(parts.next()?)?;
+    let seal = sesame_crypto::unhex(parts.next()?)?;
+    parts.next().is_none().then_some((seq, mac, seal))
+}
+
+struct Pending {
+    record: AuditRecord,
+    done: oneshot::Sender<std::result::Result<(), String>>,
+}
+
+/// What the gateway knows about a request once it is answered.
+pub struct RequestFacts<'a> {
+    pub request_id: &'a str,
+    pub time: i64,
+    /// `kms`, `rds`, `dms`, `ram`, `actiontrail`, or empty when the version is unknown.
+    pub service: &'a str,
+    pub action: &'a str,
+    pub access_key_id: &'a str,
+    /// The authenticated user; `None` when authentication failed.
+    pub user: Option<&'a str>,
+    pub source_ip: &'a str,
+    pub user_agent: &'a str,
+    /// Already redacted (`sesame_api::actions::audit_parameters`).
+    pub parameters: Map<String, Value>,
+    pub resource: Option<String>,
+    /// `(code, message)` of a failed request.
+    pub error: Option<(&'a str, String)>,
+}
+
+pub struct AuditTrail {
+    deps: Deps,
+    chain: Arc<Chain>,
+    queue: mpsc::Sender<Pending>,
+}
+
+impl AuditTrail {
+    /// Loads (or makes, sealed by the root key) the chain's MAC key and starts the writer.
+    pub async fn start(deps: Deps) -> Result<AuditTrail> {
+        let context = b"sesame/audit-mac-key";
+        let material = match deps.store.meta_get(META_KEY).await? {
+            Some(hex) => {
+                let sealed = sesame_crypto::unhex(&hex).ok_or_else(|| Error::internal("the audit key is not hex"))?;
+                deps.root.unwrap_key(context, &sealed).map_err(Error::internal)?
+            }
+            None => {
+                let k = KeyMaterial::generate().map_err(Error::internal)?;
+                let sealed = deps.root.wrap(context, k.expose_secret()).map_err(Error::internal)?;
+                deps.store.meta_set(META_KEY, &sesame_crypto::hex(&sealed)).await?;
+                k
+            }
+        };
+        let chain = Arc::new(Chain { key: MacKey::new(&material) });
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(deps.clone(), chain.clone(), rx));
+        Ok(AuditTrail { deps, chain, queue })
+    }
+
+    /// Records one request and waits until the event is committed.
+    pub async fn record(&self, facts: RequestFacts<'_>) -> Result<()> {
+        let record = self.event(facts);
+        let (done, wait) = oneshot::channel();
+        self.queue.send(Pending { record, done }).await.map_err(|_| Error::AuditUnavailable("the audit writer stopped".into()))?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(Error::AuditUnavailable(why)),
+            Err(_) => Err(Error::AuditUnavailable("the audit writer stopped".into())),
+        }
+    }
+
+    fn event(&self, f: RequestFacts<'_>) -> AuditRecord {
+        let realm = &self.deps.realm;
+        let (kind, principal) = match f.user {
+            Some(crate::identity::ADMIN_USER) => ("root-account", realm.account_id.clone()),
+            Some(u) => ("ram-user", u.to_string()),
+            None => ("unknown", String::new()),
+        };
+        let event_id = sesame_crypto::random::uuid().unwrap_or_default();
+        let result = if f.error.is_some() { "Failure" } else { "Success" };
+        let mut event = json!({
+            "eventId": event_id,
+            "eventVersion": "1",
+            "eventName": f.action,
+            "eventSource": format!("{}.{}.sesame", f.service, realm.region),
+            "serviceName": sesame_api::actions::service_name(f.service),
+            "eventType": "ApiCall",
+            "eventTime": sesame_api::Timestamp(f.time).to_string(),
+            "acsRegion": realm.region,
+            "requestId": f.request_id,
+            "sourceIpAddress": f.source_ip,
+            "userAgent": f.user_agent,
+            "userIdentity": {
+                "type": kind,
+                "accountId": realm.account_id,
+                "principalId": principal,
+                "userName": f.user.unwrap_or_default(),
+                "accessKeyId": f.access_key_id,
+            },
+            "requestParameters": Value::Object(f.parameters),
+            "resourceName": f.resource.clone().unwrap_or_default(),
+            "result": result,
+        });
+        if let (Some((code, message)), Some(obj)) = (&f.error, event.as_object_mut()) {
+            obj.insert("errorCode".into(), Value::String(code.to_string()));
+            obj.insert("errorMessage".into(), Value::String(message.clone()));
+        }
+        AuditRecord {
+            time: f.time,
+            user: f.user.unwrap_or_default().to_string(),
+            event_name: f.action.to_string(),
+            resource: f.resource.unwrap_or_default(),
+            result: result.into(),
+            access_key: f.access_key_id.to_string(),
+            event: event.to_string(),
+        }
+    }
+
+    /// Events matching a lookup, newest first, and the token of the next page.
+    pub async fn lookup(&self, q: &EventQuery) -> Result<(Vec<Value>, Option<String>)> {
+        let rows = self.deps.store.lookup_audit(q).await?;
+        let next = (rows.len() as i64 == q.max_results).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
+        let events = rows.into_iter().map(|(_, e)| serde_json::from_str(&e).unwrap_or(Value::Null)).collect();
+        Ok((events, next))
+    }
+
+    /// Walks the whole chain and the head.
+    pub async fn verify(&self) -> Result<VerifyEventsResponse> {
+        let mut problems = Vec::new();
+        let (mut expected, mut prev, mut count) = (1_i64, Vec::new(), 0_i64);
+        loop {
+            let page = self.deps.store.audit_events(expected - 1, VERIFY_PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            for ev in page {
+                count += 1;
+                if ev.seq != expected {
+                    problems.push(AuditProblem {
+                        position: expected,
+                        problem: format!("events {expected} to {} are missing (deleted)", ev.seq - 1),
+                    });
+                } else if self.chain.link(&prev, ev.seq, &ev.record) != ev.mac {
+                    problems.push(AuditProblem {
+                        position: ev.seq,
+                        problem: "the event does not match its chain link: it was changed, inserted or moved".into(),
+                    });
+                }
+                prev = ev.mac;
+                expected = ev.seq + 1;
+            }
+        }
+        let last = expected - 1;
+        match self.deps.store.meta_get(META_HEAD).await? {
+            None if last > 0 => problems.push(AuditProblem { position: last, problem: "the trail's sealed head is missing".into() }),
+            None => {}
+            Some(head) => match parse_head(&head) {
+                Some((seq, mac, seal)) if self.chain.key.verify(&[b"head", &seq.to_be_bytes(), &mac], &seal) => {
+                    if seq > last {
+                        problems.push(AuditProblem {
+                            position: last + 1,
+                            problem: format!("the trail was cut: it ends at {last} but {seq} events were recorded"),
+                        });
+                    } else if seq < last {
+                        problems
+                            .push(AuditProblem { position: seq + 1, problem: format!("events after {seq} were added outside the server") });
+                    } else if mac != prev {
+                        problems.push(AuditProblem { position: last, problem: "the last event is not the one recorded".into() });
+                    }
+                }
+                _ => problems.push(AuditProblem { position: last, problem: "the trail's sealed head was altered".into() }),
+            },
+        }
+        Ok(VerifyEventsResponse { valid: problems.is_empty(), event_count: count, problems })
+    }
+}
+
+async fn writer(deps: Deps, chain: Arc<Chain>, mut rx: mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let records = batch.iter().map(|p| p.record.clone()).collect();
+        let outcome = deps.store.append_audit(records, chain.clone()).await.map_err(|e| {
+            tracing::error!(error = %e, events = batch.len(), "audit events could not be written; their requests fail");
+            "the audit trail could not be written".to_string()
+        });
+        for p in batch {
+            let _ = p.done.send(outcome.clone());
+        }
+    }
+}
