@@ -1,5 +1,7 @@
 //! `sesame`: runs the server (`sesame serve`) and is a client of its API for everything else.
 
+mod bench;
+mod bench_db;
 mod config;
 mod dms;
 mod iam;
@@ -105,6 +107,9 @@ enum Command {
     /// The audit trail of every request: list, export, verify
     #[command(subcommand)]
     Audit(iam::AuditCmd),
+    /// Benchmarks: request rates and latencies, rotations, DMS logons, scale (run by hand)
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     /// KMS instances
     #[command(subcommand)]
     Instance(InstanceCmd),
@@ -691,6 +696,7 @@ async fn run(cli: Cli) -> Result<()> {
     let dir = config::config_dir(cli.global.config_dir.as_deref());
     match cli.command {
         Command::Serve(args) => serve(args, &dir).await,
+        Command::Bench(b) => bench::run(b).await,
         cmd => {
             let file = config::load_file_config(&dir)?;
             let output = cli.global.output.or(match file.output.as_deref() {
@@ -898,6 +904,7 @@ fn request_for(cmd: Command) -> Result<(String, Vec<(String, String)>)> {
             action
         }
         Command::Audit(_) => anyhow::bail!("internal: audit commands are not single requests"),
+        Command::Bench(_) => anyhow::bail!("internal: bench is not an API call"),
         Command::Instance(InstanceCmd::List(page)) => {
             p = page.params();
             "ListKmsInstances".into()

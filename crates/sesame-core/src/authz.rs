@@ -90,7 +90,16 @@ impl Authorizer {
         }
     }
 
-    async fn identity_policies(&self, user: &str) -> Result<Vec<PolicyDocument>> {
+    /// A user's policies, parsed, through the cache.
+    async fn identity_policies(&self, user: &str) -> Result<std::sync::Arc<Vec<PolicyDocument>>> {
+        if let Some(p) = self.deps.caches.policies.get(&user.to_string()) {
+            return Ok(p);
+        }
+        let docs = self.load_identity_policies(user).await?;
+        Ok(self.deps.caches.policies.put(user.to_string(), docs))
+    }
+
+    async fn load_identity_policies(&self, user: &str) -> Result<Vec<PolicyDocument>> {
         let mut docs = Vec::new();
         for (kind, name) in self.deps.store.user_policies(user).await? {
             let text = if kind == "System" {

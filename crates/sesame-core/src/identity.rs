@@ -125,7 +125,22 @@ impl IdentityService {
 
     pub async fn execute(&self, ctx: &Ctx, req: RamRequest) -> Result<Value> {
         let grant = self.authorize(ctx, &req).await?;
-        self.run(ctx, req, grant).await
+        let changes = !matches!(
+            req,
+            RamRequest::GetUser { .. }
+                | RamRequest::ListUsers
+                | RamRequest::ListAccessKeys { .. }
+                | RamRequest::GetPolicy { .. }
+                | RamRequest::ListPolicies { .. }
+                | RamRequest::ListPoliciesForUser { .. }
+                | RamRequest::LookupEvents(_)
+                | RamRequest::VerifyEvents
+        );
+        let result = self.run(ctx, req, grant).await;
+        if changes {
+            self.deps.caches.identities_changed();
+        }
+        result
     }
 
     async fn authorize(&self, ctx: &Ctx, req: &RamRequest) -> Result<Grant> {
@@ -375,7 +390,7 @@ impl IdentityService {
 
     /// The access key of a service user (DMS) that runs in this process and calls the API like
     /// any client: made once, its id kept in the store's metadata, its secret sealed like any.
-    pub async fn service_key(&self, user: &str, policy: &str) -> Result<Credential> {
+    pub async fn service_key(&self, user: &str, policy: &str) -> Result<Arc<Credential>> {
         self.ensure_user(user, policy).await?;
         let meta = format!("service-key/{user}");
         if let Some(id) = self.deps.store.meta_get(&meta).await?
@@ -385,14 +400,19 @@ impl IdentityService {
         }
         let new = self.create_access_key(user).await?;
         self.deps.store.meta_set(&meta, &new.id).await?;
-        Ok(Credential { id: new.id, user: new.user, enabled: true, secret: new.secret })
+        Ok(Arc::new(Credential { id: new.id, user: new.user, enabled: true, secret: new.secret }))
     }
 
-    /// The credential behind an access key id, or `None` when there is no such key.
-    pub async fn credential(&self, id: &str) -> Result<Option<Credential>> {
+    /// The credential behind an access key id, or `None` when there is no such key. Served
+    /// from the cache when it can be (`cache.rs`).
+    pub async fn credential(&self, id: &str) -> Result<Option<Arc<Credential>>> {
+        if let Some(c) = self.deps.caches.credentials.get(&id.to_string()) {
+            return Ok(Some(c));
+        }
         let Some(row) = self.deps.store.get_access_key(id).await? else { return Ok(None) };
         let bytes = self.deps.root.unwrap_bytes(&seal_context(&row.id), &row.sealed_secret).map_err(Error::internal)?;
         let secret = String::from_utf8(bytes).map_err(|_| Error::internal("access key secret is not UTF-8"))?;
-        Ok(Some(Credential { id: row.id, user: row.user, enabled: row.enabled, secret: SecretKey(secret) }))
+        let cred = Credential { id: row.id, user: row.user, enabled: row.enabled, secret: SecretKey(secret) };
+        Ok(Some(self.deps.caches.credentials.put(id.to_string(), cred)))
     }
 }

@@ -360,6 +360,7 @@ impl KeyService {
             match key.state {
                 KeyState::PendingDeletion if key.delete_date.is_some_and(|d| d <= now) => {
                     self.deps.store.delete_key(&id).await?;
+                    self.deps.caches.keys.remove(&id);
                     tracing::info!(key = %id, "deleted key at the end of its deletion window");
                     done += 1;
                 }
@@ -396,6 +397,7 @@ impl KeyService {
             change(&mut k)?;
             match self.deps.store.update_key(&k).await {
                 Ok(()) => {
+                    self.deps.caches.keys.remove(&k.id);
                     k.revision += 1;
                     return Ok(k);
                 }
@@ -414,8 +416,23 @@ impl KeyService {
         self.deps.store.get_key(&id).await?.ok_or(Error::KeyNotFound(id))
     }
 
-    fn material(&self, key: &Key, version: &KeyVersion) -> Result<KeyMaterial> {
-        self.deps.root.unwrap_key(&wrap_context(&key.id, &version.id), &version.wrapped).map_err(Error::internal)
+    /// A CMK version's material, unwrapped once and kept (it never changes).
+    fn material(&self, key: &Key, version: &KeyVersion) -> Result<std::sync::Arc<KeyMaterial>> {
+        let id = (key.id.clone(), version.id.clone());
+        if let Some(m) = self.deps.caches.material.get(&id) {
+            return Ok(m);
+        }
+        let m = self.deps.root.unwrap_key(&wrap_context(&key.id, &version.id), &version.wrapped).map_err(Error::internal)?;
+        Ok(self.deps.caches.material.put(id, m))
+    }
+
+    /// A key by id through the cache (for opening blobs on the hot path).
+    async fn cached_key(&self, id: &str) -> Result<std::sync::Arc<Key>> {
+        if let Some(k) = self.deps.caches.keys.get(&id.to_string()) {
+            return Ok(k);
+        }
+        let k = self.deps.store.get_key(id).await?.ok_or_else(|| Error::KeyNotFound(id.to_string()))?;
+        Ok(self.deps.caches.keys.put(id.to_string(), k))
     }
 
     /// Seals with the key's primary version; the key must be enabled.
@@ -430,7 +447,7 @@ impl KeyService {
     /// Opens a blob with the key version it names; that key must be enabled.
     pub async fn open_blob(&self, data: &[u8], context: &EncryptionContext) -> Result<(Vec<u8>, String, String)> {
         let header = blob::parse(data).map_err(|_| Error::InvalidCiphertext)?;
-        let key = self.deps.store.get_key(header.key_id).await?.ok_or_else(|| Error::KeyNotFound(header.key_id.to_string()))?;
+        let key = self.cached_key(header.key_id).await?;
         require_enabled(&key)?;
         let version = key.version(header.key_version_id).ok_or_else(|| Error::KeyVersionNotFound(header.key_version_id.to_string()))?;
         let material = self.material(&key, version)?;

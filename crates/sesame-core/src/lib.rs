@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authz;
+pub mod cache;
 pub mod clock;
 pub mod dbs;
 pub mod engine;
@@ -93,6 +94,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub realm: Realm,
     pub limits: Limits,
+    /// Shared by every service of this process (`cache.rs`).
+    pub caches: Arc<cache::Caches>,
 }
 
 /// All services, built once at start-up.
@@ -137,7 +140,7 @@ impl Services {
                 digits
             }
         };
-        let deps = Deps { store, root, clock, realm: Realm { region, account_id }, limits };
+        let deps = Deps { store, root, clock, realm: Realm { region, account_id }, limits, caches: Default::default() };
         let keys = KeyService::new(deps.clone());
         let audit = Arc::new(audit::AuditTrail::start(deps.clone()).await?);
         let identity = IdentityService::new(deps.clone(), audit.clone());

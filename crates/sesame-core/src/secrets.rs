@@ -3,6 +3,7 @@
 //! seals in turn; only metadata is stored in clear.
 
 use crate::authz::{Grant, Resource};
+use crate::cache::SecretEntry;
 use crate::dbs::DbService;
 use crate::engine::EngineFactory;
 use crate::keys::KeyService;
@@ -55,15 +56,25 @@ impl SecretService {
         SecretService { keys: KeyService::new(deps.clone()), dbs: DbService::new(deps.clone(), engines), deps, worker_id }
     }
 
+    /// A secret's metadata and tags through the cache (the GetSecretValue path).
+    async fn cached(&self, name: &str) -> Result<Option<Arc<SecretEntry>>> {
+        if let Some(e) = self.deps.caches.secrets.get(&name.to_string()) {
+            return Ok(Some(e));
+        }
+        let Some(secret) = self.deps.store.get_secret(name).await? else { return Ok(None) };
+        let tags = self.deps.store.get_tags("secret", name).await?;
+        Ok(Some(self.deps.caches.secrets.put(name.to_string(), SecretEntry { secret, tags })))
+    }
+
     /// A secret as authorization sees it: its ARN, tags and policy (just the ARN when it does
     /// not exist, so that an unauthorized caller learns nothing of its existence).
     async fn secret_resource(&self, name: &str) -> Result<Resource> {
         let arn = self.arn(name);
-        Ok(match self.deps.store.get_secret(name).await? {
-            Some(s) => Resource {
+        Ok(match self.cached(name).await? {
+            Some(e) => Resource {
                 arn,
-                tags: self.deps.store.get_tags("secret", name).await?.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
-                policy: Some(s.policy),
+                tags: e.tags.iter().map(|t| (t.tag_key.clone(), t.tag_value.clone())).collect(),
+                policy: Some(e.secret.policy.clone()),
             },
             None => Resource::arn(arn),
         })
@@ -327,6 +338,7 @@ impl SecretService {
                 if force {
                     self.load(&name).await?;
                     self.deps.store.delete_secret(&name).await?;
+                    self.deps.caches.secret_removed(&name);
                     return to_value(DeleteSecretResponse { secret_name: name, planned_delete_time: now.to_string() });
                 }
                 let s = self
@@ -379,6 +391,7 @@ impl SecretService {
             SecretRequest::UntagResource { target, keys } => {
                 let (rtype, id) = self.tag_target(&target).await?;
                 self.deps.store.remove_tags(rtype, &id, Some(&keys)).await?;
+                self.deps.caches.secret_changed(&id);
                 to_value(crate::keys::empty())
             }
             SecretRequest::TagResources { rtype, ids, tags } => {
@@ -390,6 +403,7 @@ impl SecretService {
                 let ids = self.resolve_all(rtype, &ids).await?;
                 for id in &ids {
                     self.deps.store.remove_tags(rtype.as_str(), id, if all && keys.is_empty() { None } else { Some(&keys) }).await?;
+                    self.deps.caches.secret_changed(id);
                 }
                 to_value(crate::keys::empty())
             }
@@ -568,6 +582,7 @@ impl SecretService {
             revision: 0,
         };
         let values: Vec<(&str, &SealedValue)> = versions.iter().map(|(v, sealed)| (v.id.as_str(), sealed)).collect();
+        self.deps.caches.secret_removed(&r.name);
         match self.deps.store.insert_secret(&secret, &r.tags, &values).await {
             Err(StoreError::Duplicate) => return Err(Error::ResourceExist(format!("secret {}", r.name))),
             other => other?,
@@ -594,12 +609,20 @@ impl SecretService {
 
     /// Opens a version's value; the secret's CMK must be enabled.
     pub(crate) async fn open(&self, name: &str, version_id: &str) -> Result<String> {
-        let sealed = self
-            .deps
-            .store
-            .get_sealed_value(name, version_id)
-            .await?
-            .ok_or_else(|| Error::internal(format!("value of {name}/{version_id} is missing")))?;
+        let id = (name.to_string(), version_id.to_string());
+        let sealed = match self.deps.caches.sealed.get(&id) {
+            Some(v) => v,
+            None => {
+                let v = self
+                    .deps
+                    .store
+                    .get_sealed_value(name, version_id)
+                    .await?
+                    .ok_or_else(|| Error::internal(format!("value of {name}/{version_id} is missing")))?;
+                // A version's sealed value never changes once written.
+                self.deps.caches.sealed.put(id, v)
+            }
+        };
         let context = seal_context(name, version_id);
         let (mut dk, _, _) = self.keys.open_blob(&sealed.sealed_key, &context).await.map_err(|e| match e {
             Error::InvalidCiphertext => Error::internal(format!("sealed data key of {name}/{version_id} does not open")),
@@ -639,8 +662,12 @@ impl SecretService {
     }
 
     async fn get_value(&self, g: &GetValue) -> Result<SecretValueResponse> {
-        let s = self.load_live(&g.name).await?;
-        match crate::accounts::creation_status(&s).as_deref() {
+        let entry = self.cached(&g.name).await?.ok_or_else(|| not_found(&g.name))?;
+        let s = &entry.secret;
+        if s.planned_delete.is_some() {
+            return Err(Error::ResourceInDeleteWindow(format!("secret {}", g.name)));
+        }
+        match crate::accounts::creation_status(s).as_deref() {
             None | Some(ACCOUNTS_CREATED) => {}
             Some(AWAITING_CONFIRMATION) => {
                 return Err(Error::SecretNotReady(format!(
@@ -778,6 +805,7 @@ impl SecretService {
             change(&mut s)?;
             match self.deps.store.update_secret_rotation(&s, new_version, rotation).await {
                 Ok(()) => {
+                    self.deps.caches.secret_changed(name);
                     s.revision += 1;
                     return Ok(s);
                 }
@@ -822,7 +850,9 @@ impl SecretService {
             }
         }
         for id in ids {
-            if !self.deps.store.add_tags(rtype, id, tags, MAX_TAGS).await? {
+            let added = self.deps.store.add_tags(rtype, id, tags, MAX_TAGS).await?;
+            self.deps.caches.secret_changed(id);
+            if !added {
                 return Err(Error::invalid("Tags", format!("{rtype} {id} would have more than {MAX_TAGS} tags")));
             }
         }
@@ -835,6 +865,7 @@ impl SecretService {
         let due = self.deps.store.secrets_due(now).await?;
         for name in &due {
             self.deps.store.delete_secret(name).await?;
+            self.deps.caches.secret_removed(name);
             tracing::info!(secret = %name, "purged secret at the end of its recovery window");
         }
         Ok(due.len())

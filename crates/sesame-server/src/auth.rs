@@ -81,7 +81,7 @@ fn check_timestamp(value: Option<&str>, now: Timestamp) -> Result<Timestamp, Err
     Ok(t)
 }
 
-async fn credential(identity: &IdentityService, id: &str) -> Result<Credential, Error> {
+async fn credential(identity: &IdentityService, id: &str) -> Result<std::sync::Arc<Credential>, Error> {
     let cred = identity.credential(id).await?.ok_or(Error::InvalidAccessKeyId)?;
     if !cred.enabled {
         return Err(Error::AccessKeyDisabled);
@@ -109,7 +109,7 @@ pub async fn authenticate(
     if !nonces.check_and_insert(&cred.id, &nonce, ts.0 + MAX_SKEW_SECS, now.0) {
         return Err(Error::SignatureNonceUsed);
     }
-    Ok(Caller { access_key_id: cred.id, user: cred.user, source_ip: req.source_ip.clone() })
+    Ok(Caller { access_key_id: cred.id.clone(), user: cred.user.clone(), source_ip: req.source_ip.clone() })
 }
 
 const V3_REQUIRED_SIGNED: [&str; 4] = ["host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"];
@@ -119,7 +119,7 @@ async fn verify_v3(
     auth: &str,
     identity: &IdentityService,
     now: Timestamp,
-) -> Result<(Credential, Timestamp, String), Error> {
+) -> Result<(std::sync::Arc<Credential>, Timestamp, String), Error> {
     let parsed = sign::parse_v3_authorization(auth).ok_or_else(|| {
         Error::IncompleteSignature("the Authorization header must be 'ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…'".into())
     })?;
@@ -150,7 +150,7 @@ async fn verify_v3(
     Ok((cred, ts, nonce.to_string()))
 }
 
-async fn verify_v1(req: &SignedRequest<'_>, identity: &IdentityService, now: Timestamp) -> Result<(Credential, Timestamp, String), Error> {
+async fn verify_v1(req: &SignedRequest<'_>, identity: &IdentityService, now: Timestamp) -> Result<(std::sync::Arc<Credential>, Timestamp, String), Error> {
     let p = req.all_params;
     let method = param(p, "SignatureMethod").unwrap_or_default();
     if method != "HMAC-SHA1" {

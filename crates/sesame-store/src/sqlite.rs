@@ -808,11 +808,17 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
             let last: Option<(i64, Vec<u8>)> = tx
-                .query_row("SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .prepare_cached("SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .map_err(backend)?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(backend)?;
-            let head: Option<String> =
-                tx.query_row("SELECT value FROM meta WHERE key = ?1", [AUDIT_HEAD], |r| r.get(0)).optional().map_err(backend)?;
+            let head: Option<String> = tx
+                .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+                .map_err(backend)?
+                .query_row([AUDIT_HEAD], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
             let (mut seq, mut mac) = chain.resume(head.as_deref(), last);
             {
                 let mut insert = tx
@@ -829,11 +835,10 @@ impl Store for SqliteStore {
                         .map_err(backend)?;
                 }
             }
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![AUDIT_HEAD, chain.head(seq, &mac)],
-            )
-            .map_err(backend)?;
+            tx.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .map_err(backend)?
+                .execute(params![AUDIT_HEAD, chain.head(seq, &mac)])
+                .map_err(backend)?;
             tx.commit().map_err(backend)
         })
         .await

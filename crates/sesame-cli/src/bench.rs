@@ -1,0 +1,459 @@
+//! `sesame bench …`: load and latency benchmarks, run by hand, that print their figures.
+//!
+//! Each benchmark starts its own server (`sesame serve --plain-http` in a fresh temporary data
+//! directory, log level warn) unless `--endpoint` names one, so runs are reproducible. The load
+//! generator keeps N HTTP/1.1 keep-alive connections busy for T seconds, signing every request
+//! afresh (a nonce is used once), and records each latency.
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use http_body_util::{BodyExt, Full};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sesame_api::Timestamp;
+use sesame_client::{Client, ClientConfig, SignatureVersion};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Requests per second and latency of API calls, beside a bare HTTP server as the ceiling
+    #[command(after_help = "Examples:
+  sesame bench api --workload get-secret --connections 32 --duration 10 --ceiling
+  sesame bench api --workload get-secret --signature v1
+  sesame bench api --workload mix --duration 20
+  sesame bench api --workload encrypt --target http://10.0.0.7:8080/   # the same signed requests elsewhere")]
+    Api(ApiArgs),
+    /// A bare axum server answering every request with a fixed JSON body (the ceiling)
+    ServeFixed {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+    },
+    /// A rotation through Sesame beside the raw SQL it needs (password change and a logon)
+    #[command(after_help = "Example:\n  SESAME_DB_ADMIN_PASSWORD=... sesame bench rotation --engine postgresql --admin-user sesame_admin --admin-database sesame_test --database sesame_test")]
+    Rotation(DbArgs),
+    /// A logon and first statement through DMS (KMS secret) beside a direct logon
+    DmsLogon(DbArgs),
+    /// GetSecretValue, ListSecrets pages and memory with 1,000 and then 100,000 secrets
+    Scale(ScaleArgs),
+}
+
+#[derive(Args)]
+pub struct Target {
+    /// A running server (default: start one)
+    #[arg(long)]
+    endpoint: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ApiArgs {
+    /// get-secret, encrypt, decrypt, data-key or mix (90% GetSecretValue, 10% PutSecretValue)
+    #[arg(long, default_value = "get-secret", value_parser = ["get-secret", "encrypt", "decrypt", "data-key", "mix"])]
+    workload: String,
+    #[arg(long, default_value = "v3", value_parser = ["v3", "v1"])]
+    signature: String,
+    #[arg(long, short = 'c', default_value_t = 32)]
+    connections: usize,
+    /// Seconds of measurement (after one second of warm-up)
+    #[arg(long, short = 'd', default_value_t = 10)]
+    duration: u64,
+    /// Send the requests to this URL instead (they are signed for the server all the same)
+    #[arg(long)]
+    target: Option<String>,
+    /// Also measure a bare axum server with the same generator and requests, and print ratios
+    #[arg(long)]
+    ceiling: bool,
+    #[command(flatten)]
+    server: Target,
+}
+
+#[derive(Args)]
+pub struct DbArgs {
+    /// postgresql, mysql or mariadb
+    #[arg(long, default_value = "postgresql")]
+    pub engine: String,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[arg(long)]
+    pub admin_user: String,
+    /// Or SESAME_DB_ADMIN_PASSWORD
+    #[arg(long)]
+    pub admin_password_file: Option<PathBuf>,
+    #[arg(long)]
+    pub admin_database: Option<String>,
+    /// Database the accounts log on to
+    #[arg(long)]
+    pub database: String,
+    #[arg(long, default_value_t = 20)]
+    pub rounds: usize,
+}
+
+#[derive(Args)]
+pub struct ScaleArgs {
+    #[arg(long, default_value_t = 100_000)]
+    secrets: usize,
+    /// Seconds of GetSecretValue load at each size
+    #[arg(long, default_value_t = 5)]
+    duration: u64,
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+}
+
+/// A server this process started, stopped on drop.
+pub struct Spawned {
+    child: Child,
+    pub endpoint: String,
+    pub id: String,
+    pub secret: SecretString,
+    _dir: PathBuf,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+impl Spawned {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Starts `sesame serve --plain-http` in a fresh directory and reads its admin credentials.
+pub fn spawn_server() -> Result<Spawned> {
+    let dir = std::env::temp_dir().join(format!("sesame-bench-{}", sesame_crypto::random::id_suffix(8)?));
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--plain-http", "--listen", "127.0.0.1:0"])
+        .env("SESAME_CONFIG_DIR", &dir)
+        .env("SESAME_LOG", "warn")
+        .env_remove("SESAME_DATA_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting sesame serve")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let endpoint = loop {
+        let line = lines.next().context("the server exited before listening")??;
+        if let Some(rest) = line.strip_prefix("Sesame is listening on ") {
+            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let (id, secret) = crate::config::load_credentials(&dir)?.context("the server wrote no credentials")?;
+    Ok(Spawned { child, endpoint, id, secret, _dir: dir })
+}
+
+fn client(endpoint: &str, id: &str, secret: &SecretString, signature: SignatureVersion) -> Result<Client> {
+    Ok(Client::new(ClientConfig {
+        endpoint: endpoint.to_string(),
+        access_key_id: id.to_string(),
+        access_key_secret: secret.clone(),
+        ca_file: None,
+        insecure: true,
+        signature,
+        timeout: Duration::from_secs(30),
+    })?)
+}
+
+/// Latencies in microseconds and the wall time they were taken in.
+pub struct Run {
+    latencies: Vec<u32>,
+    errors: usize,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn rps(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+    fn pct(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(self.latencies[i]) / 1000.0
+    }
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{name:<28} {:>9.0} req/s   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   max {:>8.2} ms   errors {}",
+            self.rps(),
+            self.pct(0.5),
+            self.pct(0.9),
+            self.pct(0.99),
+            self.pct(1.0),
+            self.errors
+        )
+    }
+}
+
+type MakeRequest = Arc<dyn Fn(usize) -> Result<hyper::Request<Full<Bytes>>> + Send + Sync>;
+
+/// Keeps `connections` keep-alive connections to `authority` busy for `duration`.
+pub async fn load(authority: &str, connections: usize, duration: Duration, make: MakeRequest) -> Result<Run> {
+    let warmup = Duration::from_secs(1);
+    let start = Instant::now();
+    let (measure_from, until) = (start + warmup, start + warmup + duration);
+    let mut tasks = Vec::with_capacity(connections);
+    for n in 0..connections {
+        let (make, authority) = (make.clone(), authority.to_string());
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&authority).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            let (mut latencies, mut errors, mut i) = (Vec::with_capacity(100_000), 0usize, n);
+            loop {
+                let now = Instant::now();
+                if now >= until {
+                    break;
+                }
+                let req = make(i)?;
+                i += connections;
+                let sent = Instant::now();
+                let resp = sender.send_request(req).await?;
+                let ok = resp.status().is_success();
+                let _ = resp.into_body().collect().await?;
+                if sent >= measure_from {
+                    latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    if !ok {
+                        errors += 1;
+                    }
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await??;
+        all.extend(l);
+        errors += e;
+    }
+    all.sort_unstable();
+    Ok(Run { latencies: all, errors, elapsed: duration })
+}
+
+fn authority_of(url: &str) -> Result<String> {
+    let rest = url.strip_prefix("http://").context("the benchmark speaks plain HTTP: give an http:// URL")?;
+    Ok(rest.split('/').next().unwrap_or_default().to_string())
+}
+
+/// A bare axum server answering every request with the same JSON.
+pub async fn serve_fixed(listen: std::net::SocketAddr) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    let body = json!({"RequestId": "00000000-0000-4000-8000-000000000000", "SecretName": "bench/secret", "SecretData": "x"}).to_string();
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+    });
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let join = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((addr, join))
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok())
+}
+
+pub async fn run(cmd: BenchCmd) -> Result<()> {
+    match cmd {
+        BenchCmd::ServeFixed { listen } => {
+            let (addr, join) = serve_fixed(listen).await?;
+            eprintln!("bare axum server on http://{addr}/ (Ctrl-C to stop)");
+            join.await?;
+            Ok(())
+        }
+        BenchCmd::Api(a) => api(a).await,
+        BenchCmd::Rotation(a) => crate::bench_db::rotation(a).await,
+        BenchCmd::DmsLogon(a) => crate::bench_db::dms_logon(a).await,
+        BenchCmd::Scale(a) => scale(a).await,
+    }
+}
+
+/// The server to measure: the one named, or a fresh one. Credentials come from the CLI's
+/// settings when a server is named.
+fn server(t: &Target) -> Result<(Option<Spawned>, String, String, SecretString)> {
+    match &t.endpoint {
+        Some(e) => {
+            let (id, secret) = match (std::env::var("SESAME_ACCESS_KEY_ID"), std::env::var("SESAME_ACCESS_KEY_SECRET")) {
+                (Ok(id), Ok(s)) => (id, SecretString::from(s)),
+                _ => {
+                    let dir = crate::config::config_dir(std::env::var_os("SESAME_CONFIG_DIR").map(PathBuf::from).as_deref());
+                    crate::config::load_credentials(&dir)?.context("no credentials for --endpoint")?
+                }
+            };
+            Ok((None, e.clone(), id, secret))
+        }
+        None => {
+            let s = spawn_server()?;
+            let (e, id, secret) = (s.endpoint.clone(), s.id.clone(), s.secret.clone());
+            Ok((Some(s), e, id, secret))
+        }
+    }
+}
+
+async fn api(a: ApiArgs) -> Result<()> {
+    let (_spawned, endpoint, id, secret) = server(&a.server)?;
+    let signature = if a.signature == "v1" { SignatureVersion::V1 } else { SignatureVersion::V3 };
+    let setup = client(&endpoint, &id, &secret, SignatureVersion::V3)?;
+    let signer = Arc::new(client(&endpoint, &id, &secret, signature)?);
+    let run_id = sesame_crypto::random::id_suffix(6)?;
+    let secret_name = format!("bench/{run_id}");
+    setup.call("CreateSecret", &[("SecretName", &secret_name), ("VersionId", "v1"), ("SecretData", "bench value 0123456789")]).await?;
+    // The writes of the mix go to 16 secrets of their own, so that they contend as little as
+    // writes of different applications would.
+    if a.workload == "mix" {
+        for w in 0..16 {
+            setup.call("CreateSecret", &[("SecretName", &format!("{secret_name}-w{w}")), ("VersionId", "v1"), ("SecretData", "bench")]).await?;
+        }
+    }
+    let key = setup.call("CreateKey", &[]).await?["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_string();
+    let blob = setup.call("Encrypt", &[("KeyId", &key), ("Plaintext", "aGVsbG8gd29ybGQ=")]).await?["CiphertextBlob"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let workload = a.workload.clone();
+    let make: MakeRequest = Arc::new(move |i: usize| {
+        let nonce = sesame_crypto::random::nonce()?;
+        let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64);
+        let (version, writes) = (format!("w{i}"), format!("{secret_name}-w{}", (i / 10) % 16));
+        let (action, params): (&str, Vec<(&str, &str)>) = match workload.as_str() {
+            "encrypt" => ("Encrypt", vec![("KeyId", key.as_str()), ("Plaintext", "aGVsbG8gd29ybGQ=")]),
+            "decrypt" => ("Decrypt", vec![("CiphertextBlob", blob.as_str())]),
+            "data-key" => ("GenerateDataKey", vec![("KeyId", key.as_str())]),
+            "mix" if i % 10 == 0 => {
+                ("PutSecretValue", vec![("SecretName", writes.as_str()), ("VersionId", version.as_str()), ("SecretData", "bench value")])
+            }
+            _ => ("GetSecretValue", vec![("SecretName", secret_name.as_str())]),
+        };
+        Ok(signer.prepare(action, &params, now, &nonce)?.request)
+    });
+    let target = a.target.clone().unwrap_or_else(|| endpoint.clone());
+    let duration = Duration::from_secs(a.duration);
+    println!("{} {} ({}), {} connections, {} s, target {target}", a.workload, a.signature, env!("CARGO_PKG_VERSION"), a.connections, a.duration);
+    let sesame = load(&authority_of(&target)?, a.connections, duration, make.clone()).await?;
+    println!("{}", sesame.line("sesame"));
+    if a.ceiling {
+        let (addr, join) = serve_fixed("127.0.0.1:0".parse()?).await?;
+        let bare = load(&addr.to_string(), a.connections, duration, make).await?;
+        join.abort();
+        println!("{}", bare.line("bare axum (ceiling)"));
+        println!(
+            "ratio: rate {:.2} of the ceiling (budget >= 0.50), p99 {:.2}x the ceiling's (budget <= 2.00)",
+            sesame.rps() / bare.rps(),
+            sesame.pct(0.99) / bare.pct(0.99).max(0.001)
+        );
+    }
+    if sesame.errors > 0 {
+        bail!("{} requests failed", sesame.errors);
+    }
+    Ok(())
+}
+
+fn progress(done: usize, total: usize, started: Instant) {
+    let width = 40;
+    let filled = done * width / total.max(1);
+    let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+    eprint!("\r[{}{}] {done}/{total} {rate:.0}/s   ", "#".repeat(filled), " ".repeat(width - filled));
+}
+
+async fn seed(c: &Arc<Client>, from: usize, to: usize) -> Result<()> {
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(from));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (c, next) = (c.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= to {
+                    return anyhow::Ok(());
+                }
+                let name = format!("scale/{n:06}");
+                c.call("CreateSecret", &[("SecretName", &name), ("VersionId", "v1"), ("SecretData", "seeded value")]).await?;
+                if n % 500 == 0 {
+                    progress(n + 1 - from, to - from, started);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    progress(to - from, to - from, started);
+    eprintln!();
+    Ok(())
+}
+
+async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize, pid: u32) -> Result<Value> {
+    let signer = c.clone();
+    let make: MakeRequest = Arc::new(move |i: usize| {
+        let nonce = sesame_crypto::random::nonce()?;
+        let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64);
+        let name = format!("scale/{:06}", (i * 7919) % size);
+        Ok(signer.prepare("GetSecretValue", &[("SecretName", &name)], now, &nonce)?.request)
+    });
+    let get = load(&authority_of(endpoint)?, a.connections, Duration::from_secs(a.duration), make).await?;
+    println!("{}", get.line(&format!("GetSecretValue @ {size}")));
+    let mut pages = Vec::new();
+    for page in [1, (size / 100 / 2).max(1), (size / 100).max(1)] {
+        let t = Instant::now();
+        c.call("ListSecrets", &[("PageSize", "100"), ("PageNumber", &page.to_string())]).await?;
+        pages.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!("{:<28} first, middle, last page of 100: {:.2} / {:.2} / {:.2} ms", format!("ListSecrets @ {size}"), pages[0], pages[1], pages[2]);
+    let rss = rss_kib(pid).unwrap_or_default();
+    println!("{:<28} {} MiB", format!("server RSS @ {size}"), rss / 1024);
+    Ok(json!({"rps": get.rps(), "p99": get.pct(0.99), "list_ms": pages, "rss_kib": rss}))
+}
+
+async fn scale(a: ScaleArgs) -> Result<()> {
+    let s = spawn_server()?;
+    let c = Arc::new(client(&s.endpoint, &s.id, &s.secret, SignatureVersion::V3)?);
+    let small = 1_000.min(a.secrets);
+    eprintln!("seeding {small} secrets");
+    seed(&c, 0, small).await?;
+    let at_small = measure_at(&c, &s.endpoint, &a, small, s.pid()).await?;
+    eprintln!("seeding up to {} secrets", a.secrets);
+    seed(&c, small, a.secrets).await?;
+    let at_large = measure_at(&c, &s.endpoint, &a, a.secrets, s.pid()).await?;
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or_default();
+    let last = |v: &Value| v["list_ms"][2].as_f64().unwrap_or_default();
+    println!(
+        "ratios {} vs {small}: GetSecretValue rate {:.2}x, p99 {:.2}x; last ListSecrets page {:.2}x (budget: within 1.5x)",
+        a.secrets,
+        f(&at_small, "rps") / f(&at_large, "rps").max(0.001),
+        f(&at_large, "p99") / f(&at_small, "p99").max(0.001),
+        last(&at_large) / last(&at_small).max(0.001)
+    );
+    Ok(())
+}
+
+/// A fresh server and an admin client of it.
+pub fn start_server() -> Result<(Spawned, Client)> {
+    let s = spawn_server()?;
+    let c = client(&s.endpoint, &s.id, &s.secret, SignatureVersion::V3)?;
+    Ok((s, c))
+}
+
+/// Mean and median of durations, in milliseconds.
+pub fn summarize(mut d: Vec<Duration>) -> (f64, f64) {
+    d.sort_unstable();
+    let ms = |x: &Duration| x.as_secs_f64() * 1000.0;
+    let mean = d.iter().map(ms).sum::<f64>() / d.len().max(1) as f64;
+    (mean, d.get(d.len() / 2).map(ms).unwrap_or_default())
+}

@@ -1,0 +1,146 @@
+//! The database benchmarks: a rotation through Sesame beside the raw SQL it needs, and a logon
+//! through DMS beside a direct one, in the same run against the same server.
+
+use crate::bench::{DbArgs, start_server, summarize};
+use anyhow::{Context, Result};
+use secrecy::SecretString;
+use serde_json::json;
+use sesame_api::dms::DMS_API_VERSION;
+use sesame_api::rds::RDS_API_VERSION;
+use sesame_engines::{AccountSpec, DbTarget, EngineKind, Permission, TlsMode};
+use std::time::{Duration, Instant};
+
+struct Setup {
+    target: DbTarget,
+    password: String,
+    port: u16,
+    kind: EngineKind,
+}
+
+fn setup(a: &DbArgs) -> Result<Setup> {
+    let kind = EngineKind::parse(&a.engine).context("--engine: postgresql, mysql or mariadb")?;
+    let port = a.port.unwrap_or(kind.default_port());
+    let password = crate::read_secret(a.admin_password_file.clone(), "SESAME_DB_ADMIN_PASSWORD")?.unwrap_or_default();
+    let target = DbTarget {
+        kind,
+        host: a.host.clone(),
+        port,
+        admin_user: a.admin_user.clone(),
+        admin_password: SecretString::from(password.clone()),
+        admin_database: a.admin_database.clone(),
+        tls: TlsMode::Disable,
+        account_host: None,
+    };
+    Ok(Setup { target, password, port, kind })
+}
+
+async fn register(c: &sesame_client::Client, a: &DbArgs, s: &Setup, id: &str) -> Result<()> {
+    let port = s.port.to_string();
+    let mut p = vec![
+        ("DBInstanceId", id),
+        ("Engine", s.kind.as_str()),
+        ("ConnectionString", a.host.as_str()),
+        ("Port", port.as_str()),
+        ("AccountName", a.admin_user.as_str()),
+        ("AccountPassword", s.password.as_str()),
+        ("TlsMode", "disable"),
+    ];
+    if let Some(db) = &a.admin_database {
+        p.push(("AdminDatabase", db.as_str()));
+    }
+    c.call_version(RDS_API_VERSION, "RegisterDBInstance", &p).await?;
+    Ok(())
+}
+
+fn line(name: &str, (mean, p50): (f64, f64)) {
+    println!("{name:<40} mean {mean:>8.2} ms   p50 {p50:>8.2} ms");
+}
+
+pub async fn rotation(a: DbArgs) -> Result<()> {
+    let s = setup(&a)?;
+    let (_server, c) = start_server()?;
+    register(&c, &a, &s, "bench-db").await?;
+    let engine = sesame_engines::connect(s.target.clone())?;
+    let run = sesame_crypto::random::id_suffix(5)?;
+    println!("{} rounds on {} {}:{}", a.rounds, s.kind.as_str(), a.host, s.port);
+    for mode in ["DoubleUsers", "SingleUser"] {
+        let account = format!("bench_{run}_{}", if mode == "DoubleUsers" { "dual" } else { "single" });
+        let pw = sesame_engines::generate_password()?;
+        engine.create_account(&account, &pw, &AccountSpec::Standard { database: a.database.clone(), permission: Permission::ReadWrite }).await?;
+        let secret = format!("bench/{account}");
+        let data = json!({"Accounts": [{"AccountName": account, "AccountPassword": secrecy::ExposeSecret::expose_secret(&pw)}]}).to_string();
+        let cfg = json!({"SecretSubType": mode, "DBInstanceId": "bench-db", "CustomData": {"DBName": a.database}}).to_string();
+        c.call("CreateSecret", &[("SecretName", &secret), ("SecretType", "Rds"), ("VersionId", "v0"), ("SecretData", &data), ("ExtendedConfig", &cfg)]).await?;
+        // The first dual rotation creates the clone account; it is not what is measured.
+        c.call("RotateSecret", &[("SecretName", &secret), ("VersionId", "warm")]).await?;
+        let mut through = Vec::with_capacity(a.rounds);
+        for n in 0..a.rounds {
+            let t = Instant::now();
+            c.call("RotateSecret", &[("SecretName", &secret), ("VersionId", &format!("r{n}"))]).await?;
+            through.push(t.elapsed());
+        }
+        let mut raw = Vec::with_capacity(a.rounds);
+        for _ in 0..a.rounds {
+            let pw = sesame_engines::generate_password()?;
+            let t = Instant::now();
+            engine.set_password(&account, &pw).await?;
+            engine.check_login(&account, &pw, Some(&a.database)).await?;
+            raw.push(t.elapsed());
+        }
+        let (through, raw) = (summarize(through), summarize(raw));
+        line(&format!("{mode} rotation through Sesame"), through);
+        line("raw SQL: set password + logon", raw);
+        println!("{:<40} {:.2}x (budget <= 2.00)", "ratio (mean)", through.0 / raw.0.max(0.001));
+        for name in [account.clone(), format!("{account}_clone")] {
+            let _ = engine.drop_account(&name).await;
+        }
+    }
+    Ok(())
+}
+
+pub async fn dms_logon(a: DbArgs) -> Result<()> {
+    let s = setup(&a)?;
+    let (_server, c) = start_server()?;
+    let engine = sesame_engines::connect(s.target.clone())?;
+    let account = format!("bench_{}_dms", sesame_crypto::random::id_suffix(5)?);
+    let pw = sesame_engines::generate_password()?;
+    engine.create_account(&account, &pw, &AccountSpec::Standard { database: a.database.clone(), permission: Permission::ReadOnly }).await?;
+    let password = secrecy::ExposeSecret::expose_secret(&pw).to_string();
+    let value = json!({"AccountName": account, "AccountPassword": password}).to_string();
+    c.call("CreateSecret", &[("SecretName", "bench/dms"), ("VersionId", "v1"), ("SecretData", &value)]).await?;
+    let port = s.port.to_string();
+    c.call_version(
+        DMS_API_VERSION,
+        "RegisterInstance",
+        &[
+            ("InstanceAlias", "bench"),
+            ("InstanceType", s.kind.as_str()),
+            ("Host", a.host.as_str()),
+            ("Port", port.as_str()),
+            ("DatabaseName", a.database.as_str()),
+            ("TlsMode", "disable"),
+            ("SecretName", "bench/dms"),
+        ],
+    )
+    .await?;
+    let session = DbTarget { admin_user: String::new(), admin_password: SecretString::from(String::new()), ..s.target.clone() };
+    let mut through = Vec::with_capacity(a.rounds);
+    let mut direct = Vec::with_capacity(a.rounds);
+    // Interleaved, so that both see the same server state.
+    for _ in 0..a.rounds {
+        let t = Instant::now();
+        c.call_version(DMS_API_VERSION, "ExecuteScript", &[("InstanceAlias", "bench"), ("Script", "SELECT 1")]).await?;
+        through.push(t.elapsed());
+        let t = Instant::now();
+        sesame_engines::session::run_script(&session, &account, &pw, Some(&a.database), "SELECT 1", 1).await?;
+        direct.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (through, direct) = (summarize(through), summarize(direct));
+    println!("{} rounds on {} {}:{}", a.rounds, s.kind.as_str(), a.host, s.port);
+    line("logon + SELECT 1 through DMS (KMS secret)", through);
+    line("direct logon + SELECT 1 (plaintext)", direct);
+    println!("{:<40} {:.2}x (budget <= 1.30)", "ratio (mean)", through.0 / direct.0.max(0.001));
+    let _ = engine.drop_account(&account).await;
+    Ok(())
+}

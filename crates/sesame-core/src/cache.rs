@@ -1,0 +1,133 @@
+//! In-memory caches in front of the store for the hot read path (a signed GetSecretValue):
+//! access key credentials, users' parsed policies, secret metadata, sealed version values and
+//! CMKs with their unwrapped material.
+//!
+//! This process invalidates an entry whenever it writes what the entry holds; a short time to
+//! live bounds how stale an entry can be when another process shares the store. Immutable
+//! things (a version's sealed value, a CMK version's material) live longer. Entries are
+//! reference-counted: key material is zeroed when the last holder drops it.
+
+use crate::identity::Credential;
+use crate::model::{Key, SealedValue, Secret};
+use crate::policy::PolicyDocument;
+use sesame_api::secrets::Tag;
+use sesame_crypto::KeyMaterial;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a mutable entry may be served without asking the store again.
+pub const SHARED_TTL: Duration = Duration::from_secs(1);
+/// For entries that never change once written.
+pub const IMMUTABLE_TTL: Duration = Duration::from_secs(300);
+const MAX_ENTRIES: usize = 200_000;
+
+pub struct TtlCache<K, V> {
+    ttl: Duration,
+    map: Mutex<HashMap<K, (Instant, Arc<V>)>>,
+}
+
+impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
+    pub fn new(ttl: Duration) -> Self {
+        TtlCache { ttl, map: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn get(&self, k: &K) -> Option<Arc<V>> {
+        let map = self.map.lock().ok()?;
+        map.get(k).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
+    }
+
+    pub fn put(&self, k: K, v: V) -> Arc<V> {
+        let v = Arc::new(v);
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(k, (Instant::now(), v.clone()));
+        }
+        v
+    }
+
+    pub fn remove(&self, k: &K) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(k);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.map.lock() {
+            map.clear();
+        }
+    }
+
+    pub fn retain(&self, keep: impl Fn(&K) -> bool) {
+        if let Ok(mut map) = self.map.lock() {
+            map.retain(|k, _| keep(k));
+        }
+    }
+}
+
+/// A secret's metadata with its tags, as authorization and GetSecretValue read them.
+pub struct SecretEntry {
+    pub secret: Secret,
+    pub tags: Vec<Tag>,
+}
+
+pub struct Caches {
+    pub credentials: TtlCache<String, Credential>,
+    pub policies: TtlCache<String, Vec<PolicyDocument>>,
+    pub secrets: TtlCache<String, SecretEntry>,
+    pub sealed: TtlCache<(String, String), SealedValue>,
+    pub keys: TtlCache<String, Key>,
+    pub material: TtlCache<(String, String), KeyMaterial>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Caches {
+            credentials: TtlCache::new(SHARED_TTL),
+            policies: TtlCache::new(SHARED_TTL),
+            secrets: TtlCache::new(SHARED_TTL),
+            sealed: TtlCache::new(IMMUTABLE_TTL),
+            keys: TtlCache::new(SHARED_TTL),
+            material: TtlCache::new(IMMUTABLE_TTL),
+        }
+    }
+}
+
+impl Caches {
+    /// After any change to a secret (its versions, stages, tags, policy, existence).
+    pub fn secret_changed(&self, name: &str) {
+        self.secrets.remove(&name.to_string());
+    }
+
+    /// After a secret is removed: its versions' values go too.
+    pub fn secret_removed(&self, name: &str) {
+        self.secret_changed(name);
+        self.sealed.retain(|(n, _)| n != name);
+    }
+
+    /// After any change to users, access keys or policies.
+    pub fn identities_changed(&self) {
+        self.credentials.clear();
+        self.policies.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_and_can_be_removed() {
+        let c: TtlCache<String, u32> = TtlCache::new(Duration::from_millis(30));
+        c.put("a".into(), 1);
+        assert_eq!(c.get(&"a".into()).as_deref(), Some(&1));
+        c.remove(&"a".into());
+        assert_eq!(c.get(&"a".into()), None);
+        c.put("b".into(), 2);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(c.get(&"b".into()), None, "expired");
+    }
+}
