@@ -34,7 +34,9 @@ pub enum BenchCmd {
         listen: std::net::SocketAddr,
     },
     /// A rotation through Sesame beside the raw SQL it needs (password change and a logon)
-    #[command(after_help = "Example:\n  SESAME_DB_ADMIN_PASSWORD=... sesame bench rotation --engine postgresql --admin-user sesame_admin --admin-database sesame_test --database sesame_test")]
+    #[command(
+        after_help = "Example:\n  SESAME_DB_ADMIN_PASSWORD=... sesame bench rotation --engine postgresql --admin-user sesame_admin --admin-database sesame_test --database sesame_test"
+    )]
     Rotation(DbArgs),
     /// A logon and first statement through DMS (KMS secret) beside a direct logon
     DmsLogon(DbArgs),
@@ -318,7 +320,9 @@ async fn api(a: ApiArgs) -> Result<()> {
     // writes of different applications would.
     if a.workload == "mix" {
         for w in 0..16 {
-            setup.call("CreateSecret", &[("SecretName", &format!("{secret_name}-w{w}")), ("VersionId", "v1"), ("SecretData", "bench")]).await?;
+            setup
+                .call("CreateSecret", &[("SecretName", &format!("{secret_name}-w{w}")), ("VersionId", "v1"), ("SecretData", "bench")])
+                .await?;
         }
     }
     let key = setup.call("CreateKey", &[]).await?["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_string();
@@ -335,7 +339,7 @@ async fn api(a: ApiArgs) -> Result<()> {
             "encrypt" => ("Encrypt", vec![("KeyId", key.as_str()), ("Plaintext", "aGVsbG8gd29ybGQ=")]),
             "decrypt" => ("Decrypt", vec![("CiphertextBlob", blob.as_str())]),
             "data-key" => ("GenerateDataKey", vec![("KeyId", key.as_str())]),
-            "mix" if i % 10 == 0 => {
+            "mix" if i.is_multiple_of(10) => {
                 ("PutSecretValue", vec![("SecretName", writes.as_str()), ("VersionId", version.as_str()), ("SecretData", "bench value")])
             }
             _ => ("GetSecretValue", vec![("SecretName", secret_name.as_str())]),
@@ -344,7 +348,14 @@ async fn api(a: ApiArgs) -> Result<()> {
     });
     let target = a.target.clone().unwrap_or_else(|| endpoint.clone());
     let duration = Duration::from_secs(a.duration);
-    println!("{} {} ({}), {} connections, {} s, target {target}", a.workload, a.signature, env!("CARGO_PKG_VERSION"), a.connections, a.duration);
+    println!(
+        "{} {} ({}), {} connections, {} s, target {target}",
+        a.workload,
+        a.signature,
+        env!("CARGO_PKG_VERSION"),
+        a.connections,
+        a.duration
+    );
     let sesame = load(&authority_of(&target)?, a.connections, duration, make.clone()).await?;
     println!("{}", sesame.line("sesame"));
     if a.ceiling {
@@ -385,7 +396,7 @@ async fn seed(c: &Arc<Client>, from: usize, to: usize) -> Result<()> {
                 }
                 let name = format!("scale/{n:06}");
                 c.call("CreateSecret", &[("SecretName", &name), ("VersionId", "v1"), ("SecretData", "seeded value")]).await?;
-                if n % 500 == 0 {
+                if n.is_multiple_of(500) {
                     progress(n + 1 - from, to - from, started);
                 }
             }
@@ -415,7 +426,13 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
         c.call("ListSecrets", &[("PageSize", "100"), ("PageNumber", &page.to_string())]).await?;
         pages.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    println!("{:<28} first, middle, last page of 100: {:.2} / {:.2} / {:.2} ms", format!("ListSecrets @ {size}"), pages[0], pages[1], pages[2]);
+    println!(
+        "{:<28} first, middle, last page of 100: {:.2} / {:.2} / {:.2} ms",
+        format!("ListSecrets @ {size}"),
+        pages[0],
+        pages[1],
+        pages[2]
+    );
     let rss = rss_kib(pid).unwrap_or_default();
     println!("{:<28} {} MiB", format!("server RSS @ {size}"), rss / 1024);
     Ok(json!({"rps": get.rps(), "p99": get.pct(0.99), "list_ms": pages, "rss_kib": rss}))
@@ -456,4 +473,20 @@ pub fn summarize(mut d: Vec<Duration>) -> (f64, f64) {
     let ms = |x: &Duration| x.as_secs_f64() * 1000.0;
     let mean = d.iter().map(ms).sum::<f64>() / d.len().max(1) as f64;
     (mean, d.get(d.len() / 2).map(ms).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_come_from_the_sorted_latencies() {
+        let run = Run { latencies: (1..=100).map(|n| n * 1000).collect(), errors: 0, elapsed: Duration::from_secs(2) };
+        assert_eq!((run.pct(0.5), run.pct(0.99), run.pct(1.0)), (51.0, 99.0, 100.0));
+        assert_eq!(run.rps(), 50.0);
+        assert_eq!(Run { latencies: vec![], errors: 0, elapsed: Duration::from_secs(1) }.pct(0.5), 0.0);
+        assert_eq!(summarize(vec![Duration::from_millis(1), Duration::from_millis(3)]), (2.0, 3.0));
+        assert_eq!(authority_of("http://127.0.0.1:8080/x").unwrap(), "127.0.0.1:8080");
+        assert!(authority_of("https://h").is_err());
+    }
 }

@@ -66,11 +66,18 @@ pub async fn rotation(a: DbArgs) -> Result<()> {
     for mode in ["DoubleUsers", "SingleUser"] {
         let account = format!("bench_{run}_{}", if mode == "DoubleUsers" { "dual" } else { "single" });
         let pw = sesame_engines::generate_password()?;
-        engine.create_account(&account, &pw, &AccountSpec::Standard { database: a.database.clone(), permission: Permission::ReadWrite }).await?;
+        engine
+            .create_account(&account, &pw, &AccountSpec::Standard { database: a.database.clone(), permission: Permission::ReadWrite })
+            .await?;
         let secret = format!("bench/{account}");
-        let data = json!({"Accounts": [{"AccountName": account, "AccountPassword": secrecy::ExposeSecret::expose_secret(&pw)}]}).to_string();
+        let data =
+            json!({"Accounts": [{"AccountName": account, "AccountPassword": secrecy::ExposeSecret::expose_secret(&pw)}]}).to_string();
         let cfg = json!({"SecretSubType": mode, "DBInstanceId": "bench-db", "CustomData": {"DBName": a.database}}).to_string();
-        c.call("CreateSecret", &[("SecretName", &secret), ("SecretType", "Rds"), ("VersionId", "v0"), ("SecretData", &data), ("ExtendedConfig", &cfg)]).await?;
+        c.call(
+            "CreateSecret",
+            &[("SecretName", &secret), ("SecretType", "Rds"), ("VersionId", "v0"), ("SecretData", &data), ("ExtendedConfig", &cfg)],
+        )
+        .await?;
         // The first dual rotation creates the clone account; it is not what is measured.
         c.call("RotateSecret", &[("SecretName", &secret), ("VersionId", "warm")]).await?;
         let mut through = Vec::with_capacity(a.rounds);

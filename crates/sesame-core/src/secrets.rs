@@ -713,7 +713,7 @@ impl SecretService {
             version_stages: stages(v),
             create_time: v.created.to_string(),
             extended_config: if g.fetch_extended_config { s.extended_config.clone() } else { None },
-            rotation: rotation_fields(&s),
+            rotation: rotation_fields(s),
         })
     }
 

@@ -150,7 +150,11 @@ async fn verify_v3(
     Ok((cred, ts, nonce.to_string()))
 }
 
-async fn verify_v1(req: &SignedRequest<'_>, identity: &IdentityService, now: Timestamp) -> Result<(std::sync::Arc<Credential>, Timestamp, String), Error> {
+async fn verify_v1(
+    req: &SignedRequest<'_>,
+    identity: &IdentityService,
+    now: Timestamp,
+) -> Result<(std::sync::Arc<Credential>, Timestamp, String), Error> {
     let p = req.all_params;
     let method = param(p, "SignatureMethod").unwrap_or_default();
     if method != "HMAC-SHA1" {

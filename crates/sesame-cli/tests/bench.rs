@@ -1,0 +1,18 @@
+//! The benchmarks still run and print their figures (nothing here checks a figure: tests never
+//! time things).
+#![allow(clippy::unwrap_used)]
+
+#[test]
+fn the_api_benchmark_runs_against_its_own_server_and_the_ceiling() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(["bench", "api", "--workload", "mix", "--connections", "2", "--duration", "1", "--ceiling"])
+        .env("SESAME_CONFIG_DIR", std::env::temp_dir().join("sesame-bench-test-unused"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for needle in ["sesame ", "bare axum (ceiling)", "req/s", "p99", "ratio: rate"] {
+        assert!(stdout.contains(needle), "missing {needle:?} in {stdout}");
+    }
+    assert!(stdout.contains("errors 0"), "{stdout}");
+}
