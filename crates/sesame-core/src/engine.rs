@@ -200,6 +200,16 @@ pub trait Engine: Send + Sync {
     /// Gives `to` exactly the privileges of `from`; calling it again re-syncs grants that `from`
     /// gained since.
     async fn copy_grants(&self, from: &str, to: &str) -> Result<(), EngineError>;
+    /// A rotation's database step: sets the password and, with `grants_from`, re-syncs the
+    /// account's grants from that account. Engines that can do both over one administrator
+    /// logon do.
+    async fn set_password_and_grants(&self, name: &str, password: &SecretString, grants_from: Option<&str>) -> Result<(), EngineError> {
+        self.set_password(name, password).await?;
+        match grants_from {
+            Some(from) => self.copy_grants(from, name).await,
+            None => Ok(()),
+        }
+    }
     async fn drop_account(&self, name: &str) -> Result<(), EngineError>;
     async fn list_accounts(&self) -> Result<Vec<String>, EngineError>;
     async fn account_exists(&self, name: &str) -> Result<bool, EngineError>;

@@ -14,7 +14,8 @@
 //!
 //! Single mode sets a new password on the one account (the current version is briefly stale, so
 //! clients retry once on an authentication failure). Dual mode sets it on the account under
-//! ACSPrevious, re-syncs that account's grants from the current one, and swaps the stages, so
+//! ACSPrevious and re-syncs that account's grants from the current one (one administrator
+//! logon for both), then verifies a logon and swaps the stages, so
 //! the account clients hold stays valid; an imported single account gets `<name>_clone` (with
 //! the same grants) at the first rotation.
 
@@ -351,10 +352,16 @@ impl SecretService {
         let fail = |e: EngineError| Failure { fresh_password: e.is_password_policy(), error: crate::dbs::engine_error(&db, e) };
         let second_account = cfg.mode == RdsMode::DoubleUsers && account.name != current.name;
         if attempt.step == RotationStep::PendingStored {
-            if second_account && !engine.account_exists(&account.name).await.map_err(fail)? {
-                engine.create_account(&account.name, &account.password, &AccountSpec::LoginOnly).await.map_err(fail)?;
-            } else {
-                engine.set_password(&account.name, &account.password).await.map_err(fail)?;
+            // The new password and (dual mode) the grants re-synced from the current account,
+            // over one administrator logon; both can be redone. The clone of an imported single
+            // account does not exist before the first rotation.
+            let grants_from = second_account.then_some(current.name.as_str());
+            match engine.set_password_and_grants(&account.name, &account.password, grants_from).await {
+                Err(EngineError::AccountNotFound(_)) if second_account => {
+                    engine.create_account(&account.name, &account.password, &AccountSpec::LoginOnly).await.map_err(fail)?;
+                    engine.copy_grants(&current.name, &account.name).await.map_err(fail)?;
+                }
+                other => other.map_err(fail)?,
             }
             crash_point("ApplyUnrecorded");
             attempt.step = RotationStep::Applied;
@@ -363,9 +370,6 @@ impl SecretService {
         }
         self.renew(&attempt.secret).await?;
         if attempt.step == RotationStep::Applied {
-            if second_account {
-                engine.copy_grants(&current.name, &account.name).await.map_err(fail)?;
-            }
             engine.check_login(&account.name, &account.password, cfg.db_name.as_deref()).await.map_err(fail)?;
             attempt.step = RotationStep::Verified;
             self.deps.store.put_rotation(attempt).await?;

@@ -299,11 +299,22 @@ impl DmsService {
                     (None, None) => return Err(Error::internal("a KMS-secret instance names no secret")),
                 };
                 let filters = json!([{"Key": key, "Values": [value]}]).to_string();
-                let list = self
-                    .kms
-                    .call("ListSecrets", &[("Filters", filters.as_str()), ("PageSize", "100")])
-                    .await
-                    .map_err(|e| kms_error(&what, e))?;
+                let list_params = [("Filters", filters.as_str()), ("PageSize", "100")];
+                let list = self.kms.call("ListSecrets", &list_params);
+                let get = |name: String| async move {
+                    let v = self.kms.call("GetSecretValue", &[("SecretName", name.as_str()), ("VersionStage", "ACSCurrent")]).await;
+                    (name, v)
+                };
+                // A named secret is fetched while ListSecrets confirms it, so the two calls cost
+                // one round trip; found through its instance, the name comes from the list first.
+                let (list, fetched) = match secret_name {
+                    Some(n) => {
+                        let (list, fetched) = tokio::join!(list, get(n.clone()));
+                        (list, Some(fetched))
+                    }
+                    None => (list.await, None),
+                };
+                let list = list.map_err(|e| kms_error(&what, e))?;
                 let names: Vec<&str> = list
                     .pointer("/SecretList/Secret")
                     .and_then(Value::as_array)
@@ -316,11 +327,11 @@ impl DmsService {
                 }
                 .ok_or_else(|| Error::ResourceNotFound(format!("{what} in KMS")))?
                 .to_string();
-                let v = self
-                    .kms
-                    .call("GetSecretValue", &[("SecretName", name.as_str()), ("VersionStage", "ACSCurrent")])
-                    .await
-                    .map_err(|e| kms_error(&format!("secret {name}"), e))?;
+                let (name, v) = match fetched {
+                    Some(f) => f,
+                    None => get(name).await,
+                };
+                let v = v.map_err(|e| kms_error(&format!("secret {name}"), e))?;
                 let data = sesame_api::kms::Sensitive::new(v.get("SecretData").and_then(Value::as_str).unwrap_or_default().to_string());
                 let parsed: Value = serde_json::from_str(data.expose_secret()).map_err(|_| {
                     Error::invalid("SecretName", format!("secret {name} does not hold {{\"AccountName\",\"AccountPassword\"}}"))

@@ -68,6 +68,44 @@ impl MySql {
         }
     }
 
+    async fn set_password_on(&self, a: &mut Admin, name: &str, password: &SecretString) -> Result<(), EngineError> {
+        if !self.exists(a, name).await? {
+            return Err(EngineError::AccountNotFound(name.to_string()));
+        }
+        let account = self.account(a, name)?;
+        let pw = crate::quote::my_literal(password.expose_secret(), a.backslash_escapes)?;
+        match Self::run(a, &format!("ALTER USER {account} IDENTIFIED BY {pw}"), crate::PASSWORD_STATEMENT).await {
+            // 1064: a server older than ALTER USER … IDENTIFIED BY.
+            Err(EngineError::Refused { code, .. }) if code == "1064" => {
+                Self::run(a, &format!("SET PASSWORD FOR {account} = PASSWORD({pw})"), crate::PASSWORD_STATEMENT).await
+            }
+            other => other,
+        }
+    }
+
+    async fn copy_grants_on(&self, a: &mut Admin, from: &str, to: &str) -> Result<(), EngineError> {
+        for n in [from, to] {
+            if !self.exists(a, n).await? {
+                return Err(EngineError::AccountNotFound(n.to_string()));
+            }
+        }
+        let (from_acc, to_acc) = (self.account(a, from)?, self.account(a, to)?);
+        let lines = Self::grant_lines(&mut a.conn, &from_acc).await?;
+        let mut grants = Vec::with_capacity(lines.len());
+        for line in lines {
+            grants.push(
+                Self::retarget_grant(&line, from, self.host(), &to_acc)
+                    .ok_or(EngineError::Refused { code: "unparsed grant".into(), during: "reading grants" })?,
+            );
+        }
+        // Re-sync: start from nothing, then replay every grant of `from`.
+        Self::run(a, &format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {to_acc}"), "revoking grants").await?;
+        for g in grants {
+            Self::run(a, &g, "copying grants").await?;
+        }
+        Ok(())
+    }
+
     async fn admin(&self) -> Result<Admin, EngineError> {
         let db = self.target.admin_database.as_deref().filter(|d| !d.is_empty());
         let mut conn = self.connect_as(&self.target.admin_user, &self.target.admin_password, db).await?;
@@ -239,42 +277,21 @@ impl Engine for MySql {
 
     async fn set_password(&self, name: &str, password: &SecretString) -> Result<(), EngineError> {
         let mut a = self.admin().await?;
-        if !self.exists(&mut a, name).await? {
-            return Err(EngineError::AccountNotFound(name.to_string()));
-        }
-        let account = self.account(&a, name)?;
-        let pw = crate::quote::my_literal(password.expose_secret(), a.backslash_escapes)?;
-        match Self::run(&mut a, &format!("ALTER USER {account} IDENTIFIED BY {pw}"), crate::PASSWORD_STATEMENT).await {
-            // 1064: a server older than ALTER USER … IDENTIFIED BY.
-            Err(EngineError::Refused { code, .. }) if code == "1064" => {
-                Self::run(&mut a, &format!("SET PASSWORD FOR {account} = PASSWORD({pw})"), crate::PASSWORD_STATEMENT).await
-            }
-            other => other,
-        }
+        self.set_password_on(&mut a, name, password).await
     }
 
     async fn copy_grants(&self, from: &str, to: &str) -> Result<(), EngineError> {
         let mut a = self.admin().await?;
-        for n in [from, to] {
-            if !self.exists(&mut a, n).await? {
-                return Err(EngineError::AccountNotFound(n.to_string()));
-            }
+        self.copy_grants_on(&mut a, from, to).await
+    }
+
+    async fn set_password_and_grants(&self, name: &str, password: &SecretString, grants_from: Option<&str>) -> Result<(), EngineError> {
+        let mut a = self.admin().await?;
+        self.set_password_on(&mut a, name, password).await?;
+        match grants_from {
+            Some(from) => self.copy_grants_on(&mut a, from, name).await,
+            None => Ok(()),
         }
-        let (from_acc, to_acc) = (self.account(&a, from)?, self.account(&a, to)?);
-        let lines = Self::grant_lines(&mut a.conn, &from_acc).await?;
-        let mut grants = Vec::with_capacity(lines.len());
-        for line in lines {
-            grants.push(
-                Self::retarget_grant(&line, from, self.host(), &to_acc)
-                    .ok_or(EngineError::Refused { code: "unparsed grant".into(), during: "reading grants" })?,
-            );
-        }
-        // Re-sync: start from nothing, then replay every grant of `from`.
-        Self::run(&mut a, &format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {to_acc}"), "revoking grants").await?;
-        for g in grants {
-            Self::run(&mut a, &g, "copying grants").await?;
-        }
-        Ok(())
     }
 
     async fn drop_account(&self, name: &str) -> Result<(), EngineError> {

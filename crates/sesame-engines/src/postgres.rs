@@ -58,6 +58,46 @@ impl Postgres {
         }
     }
 
+    async fn set_password_on(admin: &mut PgConnection, name: &str, password: &SecretString) -> Result<(), EngineError> {
+        if !Self::exists(admin, name).await? {
+            return Err(EngineError::AccountNotFound(name.to_string()));
+        }
+        Self::run(
+            admin,
+            &format!("ALTER ROLE {} PASSWORD {}", pg_ident(name)?, pg_literal(password.expose_secret())?),
+            crate::PASSWORD_STATEMENT,
+        )
+        .await
+    }
+
+    async fn copy_grants_on(admin: &mut PgConnection, from: &str, to: &str) -> Result<(), EngineError> {
+        for n in [from, to] {
+            if !Self::exists(admin, n).await? {
+                return Err(EngineError::AccountNotFound(n.to_string()));
+            }
+        }
+        let attrs = Self::numbers(
+            admin,
+            "SELECT rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = $1",
+            vec![from.to_string()],
+            "reading the account's attributes",
+        )
+        .await?;
+        let flag = |i: usize, yes: &str, no: &str| -> String {
+            if attrs.get(i).copied().unwrap_or_default() != 0 { yes.into() } else { no.into() }
+        };
+        let (from_q, to_q) = (pg_ident(from)?, pg_ident(to)?);
+        let alter = format!("ALTER ROLE {to_q} {} {}", flag(0, "CREATEDB", "NOCREATEDB"), flag(1, "CREATEROLE", "NOCREATEROLE"));
+        Self::run(admin, &alter, "copying the account's attributes").await?;
+        // Already inheriting from `from`: nothing to add. `from` inheriting from `to` (the pair
+        // after the first copy, read the other way in dual mode): `to` already holds the
+        // privileges `from` has, and the reverse grant would be a membership cycle.
+        if !Self::is_member(admin, to, from).await? && !Self::is_member(admin, from, to).await? {
+            Self::run(admin, &format!("GRANT {from_q} TO {to_q}"), "copying grants").await?;
+        }
+        Ok(())
+    }
+
     async fn admin(&self, database: Option<&str>) -> Result<PgConnection, EngineError> {
         let db = database.unwrap_or(self.admin_database()).to_string();
         self.connect_as(&self.target.admin_user, &self.target.admin_password, &db).await
@@ -235,44 +275,21 @@ impl Engine for Postgres {
 
     async fn set_password(&self, name: &str, password: &SecretString) -> Result<(), EngineError> {
         let mut admin = self.admin(None).await?;
-        if !Self::exists(&mut admin, name).await? {
-            return Err(EngineError::AccountNotFound(name.to_string()));
-        }
-        Self::run(
-            &mut admin,
-            &format!("ALTER ROLE {} PASSWORD {}", pg_ident(name)?, pg_literal(password.expose_secret())?),
-            crate::PASSWORD_STATEMENT,
-        )
-        .await
+        Self::set_password_on(&mut admin, name, password).await
     }
 
     async fn copy_grants(&self, from: &str, to: &str) -> Result<(), EngineError> {
         let mut admin = self.admin(None).await?;
-        for n in [from, to] {
-            if !Self::exists(&mut admin, n).await? {
-                return Err(EngineError::AccountNotFound(n.to_string()));
-            }
+        Self::copy_grants_on(&mut admin, from, to).await
+    }
+
+    async fn set_password_and_grants(&self, name: &str, password: &SecretString, grants_from: Option<&str>) -> Result<(), EngineError> {
+        let mut admin = self.admin(None).await?;
+        Self::set_password_on(&mut admin, name, password).await?;
+        match grants_from {
+            Some(from) => Self::copy_grants_on(&mut admin, from, name).await,
+            None => Ok(()),
         }
-        let attrs = Self::numbers(
-            &mut admin,
-            "SELECT rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = $1",
-            vec![from.to_string()],
-            "reading the account's attributes",
-        )
-        .await?;
-        let flag = |i: usize, yes: &str, no: &str| -> String {
-            if attrs.get(i).copied().unwrap_or_default() != 0 { yes.into() } else { no.into() }
-        };
-        let (from_q, to_q) = (pg_ident(from)?, pg_ident(to)?);
-        let alter = format!("ALTER ROLE {to_q} {} {}", flag(0, "CREATEDB", "NOCREATEDB"), flag(1, "CREATEROLE", "NOCREATEROLE"));
-        Self::run(&mut admin, &alter, "copying the account's attributes").await?;
-        // Already inheriting from `from`: nothing to add. `from` inheriting from `to` (the pair
-        // after the first copy, read the other way in dual mode): `to` already holds the
-        // privileges `from` has, and the reverse grant would be a membership cycle.
-        if !Self::is_member(&mut admin, to, from).await? && !Self::is_member(&mut admin, from, to).await? {
-            Self::run(&mut admin, &format!("GRANT {from_q} TO {to_q}"), "copying grants").await?;
-        }
-        Ok(())
     }
 
     async fn drop_account(&self, name: &str) -> Result<(), EngineError> {

@@ -180,7 +180,7 @@ async fn suite(t: DbTarget) {
 
     // Grant copy and re-sync: the clone gets exactly the source's privileges, now and later.
     let source = &made[1]; // ReadOnly
-    let clone = create(e.as_ref(), format!("{prefix}ro_clone"), AccountSpec::LoginOnly).await;
+    let mut clone = create(e.as_ref(), format!("{prefix}ro_clone"), AccountSpec::LoginOnly).await;
     assert!(as_user(&t, &clone.name, &clone.password, &select).await.is_err(), "a login-only account reads nothing");
     e.copy_grants(&source.name, &clone.name).await.unwrap();
     as_user(&t, &clone.name, &clone.password, &select).await.expect("the clone reads what the source reads");
@@ -189,7 +189,11 @@ async fn suite(t: DbTarget) {
     e.copy_grants(&source.name, &clone.name).await.unwrap();
     as_user(&t, &clone.name, &clone.password, &insert).await.expect("a grant added to the source reaches the clone on re-sync");
     as_admin(&t, &revoke_insert(kind, &table, &source.name)).await;
-    e.copy_grants(&source.name, &clone.name).await.unwrap();
+    // A rotation's step does both over one logon: the new password, and the re-sync.
+    let rotated = sesame_engines::generate_password().unwrap();
+    e.set_password_and_grants(&clone.name, &rotated, Some(&source.name)).await.unwrap();
+    clone.password = rotated;
+    e.check_login(&clone.name, &clone.password, Some(DB)).await.expect("the clone logs on with its new password");
     assert!(
         as_user(&t, &clone.name, &clone.password, &insert).await.is_err(),
         "a grant revoked from the source leaves the clone on re-sync"
