@@ -164,9 +164,14 @@ struct ServeArgs {
     /// count are always kept)
     #[arg(long, env = "SESAME_DMS_AUDIT_STATEMENTS", default_value_t = true, action = clap::ArgAction::Set)]
     dms_audit_statements: bool,
-    /// Where DMS reaches the KMS API (default: this server)
+    /// Another server's KMS API for DMS (default: this server's). DMS signs its calls there
+    /// with SESAME_DMS_ACCESS_KEY_ID and SESAME_DMS_ACCESS_KEY_SECRET, a key made on that
+    /// server for a user holding SesameDmsAccess
     #[arg(long, env = "SESAME_DMS_KMS_ENDPOINT")]
     dms_kms_endpoint: Option<String>,
+    /// Certificate to trust for --dms-kms-endpoint over HTTPS
+    #[arg(long, env = "SESAME_DMS_KMS_CA_FILE")]
+    dms_kms_ca_file: Option<PathBuf>,
     /// Seconds between runs of the scheduler (rotations due, deletion windows)
     #[arg(long, env = "SESAME_SCHEDULER_SECS", default_value_t = 30)]
     scheduler_secs: u64,
@@ -1247,6 +1252,17 @@ fn present(action: &str, output: Option<Output>, value: &Value) -> Result<()> {
     Ok(())
 }
 
+/// The KMS that DMS uses when it is not this server's.
+fn remote_kms(endpoint: Option<String>, ca_file: Option<PathBuf>) -> Result<Option<sesame_server::RemoteKms>> {
+    let Some(endpoint) = endpoint else { return Ok(None) };
+    let (Ok(id), Ok(secret)) = (std::env::var("SESAME_DMS_ACCESS_KEY_ID"), std::env::var("SESAME_DMS_ACCESS_KEY_SECRET")) else {
+        anyhow::bail!(
+            "--dms-kms-endpoint needs SESAME_DMS_ACCESS_KEY_ID and SESAME_DMS_ACCESS_KEY_SECRET: an access key made on that server for a user holding SesameDmsAccess"
+        );
+    };
+    Ok(Some(sesame_server::RemoteKms { endpoint, access_key_id: id, access_key_secret: SecretString::from(secret), ca_file }))
+}
+
 async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
     init_logging();
     let data_dir = args.data_dir.unwrap_or_else(|| config_dir.join("data"));
@@ -1271,10 +1287,13 @@ async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
             rotation_lease_secs: args.rotation_lease_secs.max(1),
             first_retry_secs: args.rotation_retry_secs.max(1),
         },
-        dms: (!args.no_dms).then(|| sesame_server::DmsConfig {
-            settings: sesame_dms::DmsSettings { audit_statements: args.dms_audit_statements, ..Default::default() },
-            kms_endpoint: args.dms_kms_endpoint,
-        }),
+        dms: match args.no_dms {
+            true => None,
+            false => Some(sesame_server::DmsConfig {
+                settings: sesame_dms::DmsSettings { audit_statements: args.dms_audit_statements, ..Default::default() },
+                remote_kms: remote_kms(args.dms_kms_endpoint, args.dms_kms_ca_file)?,
+            }),
+        },
     };
     let running = sesame_server::start(cfg, shutdown.clone()).await.context("starting the server")?;
     let scheme = if running.https { "https" } else { "http" };

@@ -369,3 +369,62 @@ async fn the_cli_registers_runs_sql_and_reads_the_audit() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("shop"));
     root.drop_account(&account).await.unwrap();
 }
+
+/// DMS in one process, KMS in another: DMS signs its calls with a key made on the KMS server,
+/// and the KMS server's audit shows them.
+#[tokio::test]
+async fn dms_runs_in_its_own_process_against_a_remote_kms() {
+    let kms = common::TestServer::start(&["--plain-http"]);
+    let admin = kms.client();
+    let ram = |action: &'static str, params: Vec<(&'static str, String)>| {
+        let c = kms.client();
+        async move {
+            let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            c.call_version(sesame_api::ram::RAM_API_VERSION, action, &refs).await.unwrap()
+        }
+    };
+    ram("CreateUser", vec![("UserName", "dms-remote".into())]).await;
+    ram(
+        "AttachPolicyToUser",
+        vec![("PolicyType", "System".into()), ("PolicyName", "SesameDmsAccess".into()), ("UserName", "dms-remote".into())],
+    )
+    .await;
+    let key = ram("CreateAccessKey", vec![("UserName", "dms-remote".into())]).await;
+    let (id, secret) =
+        (key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_string(), key["AccessKey"]["AccessKeySecret"].as_str().unwrap().to_string());
+    let root = sesame_engines::connect(pg_admin()).unwrap();
+    let (account, password) = app_account(root.as_ref(), "remote").await;
+    let value = json!({"AccountName": account, "AccountPassword": password}).to_string();
+    admin.call("CreateSecret", &[("SecretName", "remote/app"), ("VersionId", "v1"), ("SecretData", &value)]).await.unwrap();
+
+    let front = common::TestServer::start_in_env(
+        common::unique_dir("dms-front"),
+        &["--plain-http", "--dms-kms-endpoint", &kms.endpoint],
+        &[("SESAME_DMS_ACCESS_KEY_ID", &id), ("SESAME_DMS_ACCESS_KEY_SECRET", &secret)],
+    );
+    let c = front.client();
+    register_dms(&c, "remote", &pg_admin(), &[("SecretName", "remote/app")]).await.unwrap();
+    let v = dms(&c, "ExecuteScript", &[("InstanceAlias", "remote"), ("Script", "SELECT current_user AS who")]).await.unwrap();
+    assert_eq!(v["Results"][0]["Rows"][0]["who"], account.as_str());
+    assert_eq!(
+        c.call("DescribeSecret", &[("SecretName", "remote/app")]).await.unwrap_err().code(),
+        Some("Forbidden.ResourceNotFound"),
+        "the secret lives only on the KMS server"
+    );
+    let events = admin
+        .call_version(
+            sesame_api::ram::ACTIONTRAIL_API_VERSION,
+            "LookupEvents",
+            &[
+                ("LookupAttribute.1.Key", "UserName"),
+                ("LookupAttribute.1.Value", "dms-remote"),
+                ("LookupAttribute.2.Key", "EventName"),
+                ("LookupAttribute.2.Value", "GetSecretValue"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(events["Events"].as_array().unwrap().len(), 2, "the test logon and the statement each fetched the secret: {events}");
+    assert!(!front.log().contains(&password) && !kms.log().contains(&password));
+    root.drop_account(&account).await.unwrap();
+}

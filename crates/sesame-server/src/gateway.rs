@@ -114,7 +114,7 @@ async fn handle(
         access_key_id: &access_key,
         user: user.as_deref(),
         source_ip: &source_ip,
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default(),
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map_or("", |a| &a[..a.floor_char_boundary(256)]),
         parameters: audit_params,
         resource,
         error: result.as_ref().err().map(|e| (e.code(), e.message())),

@@ -10,4 +10,4 @@ pub mod scheduler;
 pub mod startup;
 pub mod tls;
 
-pub use startup::{DmsConfig, Running, ServerConfig, StartupError, TlsMode, start};
+pub use startup::{DmsConfig, RemoteKms, Running, ServerConfig, StartupError, TlsMode, start};

@@ -46,8 +46,18 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Default)]
 pub struct DmsConfig {
     pub settings: sesame_dms::DmsSettings,
-    /// Where DMS reaches the KMS API; this server's own address when `None`.
-    pub kms_endpoint: Option<String>,
+    /// Another server's KMS API for DMS to use; this server's own when `None`.
+    pub remote_kms: Option<RemoteKms>,
+}
+
+/// A KMS that DMS reaches over the network, with an access key made on that server (for a
+/// user holding `SesameDmsAccess`).
+#[derive(Debug, Clone)]
+pub struct RemoteKms {
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub access_key_secret: secrecy::SecretString,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,23 +158,35 @@ async fn start_dms(
         sesame_api::Error::Internal(i) => StartupError::Services(format!("DMS: {}", i.cause())),
         other => StartupError::Services(format!("DMS: {other}")),
     };
-    let key = services.identity.service_key(sesame_core::SERVICE_USER_DMS, "SesameDmsAccess").await.map_err(services_err)?;
-    let loopback = if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr };
-    let (endpoint, ca_file) = match (&cfg.kms_endpoint, cert) {
-        (Some(e), _) => (e.clone(), None),
-        (None, Some(None)) => (format!("http://{loopback}"), None),
-        (None, ca) => (format!("https://{loopback}"), ca.flatten()),
+    let client_config = match &cfg.remote_kms {
+        Some(r) => sesame_client::ClientConfig {
+            endpoint: r.endpoint.clone(),
+            access_key_id: r.access_key_id.clone(),
+            access_key_secret: r.access_key_secret.clone(),
+            ca_file: r.ca_file.clone(),
+            insecure: false,
+            signature: sesame_client::SignatureVersion::V3,
+            timeout: Duration::from_secs(30),
+        },
+        None => {
+            let key = services.identity.service_key(sesame_core::SERVICE_USER_DMS, "SesameDmsAccess").await.map_err(services_err)?;
+            let loopback = if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr };
+            let (endpoint, ca_file) = match cert {
+                Some(None) => (format!("http://{loopback}"), None),
+                ca => (format!("https://{loopback}"), ca.flatten()),
+            };
+            sesame_client::ClientConfig {
+                endpoint,
+                access_key_id: key.id.clone(),
+                access_key_secret: secrecy::SecretString::from(key.secret.expose_secret().to_string()),
+                ca_file,
+                insecure: false,
+                signature: sesame_client::SignatureVersion::V3,
+                timeout: Duration::from_secs(30),
+            }
+        }
     };
-    let client = sesame_client::Client::new(sesame_client::ClientConfig {
-        endpoint,
-        access_key_id: key.id.clone(),
-        access_key_secret: secrecy::SecretString::from(key.secret.expose_secret().to_string()),
-        ca_file,
-        insecure: false,
-        signature: sesame_client::SignatureVersion::V3,
-        timeout: Duration::from_secs(30),
-    })
-    .map_err(|e| StartupError::Services(format!("DMS client: {e}")))?;
+    let client = sesame_client::Client::new(client_config).map_err(|e| StartupError::Services(format!("DMS client: {e}")))?;
     let store = sesame_dms::store::DmsStore::open(&data_dir.join("dms.db")).map_err(services_err)?;
     Ok(sesame_dms::DmsService::new(client, store, Arc::new(services.authz.clone()), cfg.settings.clone()))
 }
