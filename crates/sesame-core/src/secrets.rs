@@ -61,8 +61,7 @@ impl SecretService {
         if let Some(e) = self.deps.caches.secrets.get(&name.to_string()) {
             return Ok(Some(e));
         }
-        let Some(secret) = self.deps.store.get_secret(name).await? else { return Ok(None) };
-        let tags = self.deps.store.get_tags("secret", name).await?;
+        let Some((secret, tags)) = self.deps.store.get_secret_with_tags(name).await? else { return Ok(None) };
         Ok(Some(self.deps.caches.secrets.put(name.to_string(), SecretEntry { secret, tags })))
     }
 

@@ -104,6 +104,13 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_secret(&self, secret: &Secret, tags: &[Tag], values: &[(&str, &SealedValue)]) -> StoreResult<()>;
     /// A secret with its versions' metadata.
     async fn get_secret(&self, name: &str) -> StoreResult<Option<Secret>>;
+    /// A secret and its tags, in one trip to the backend where it can (the read path's miss).
+    async fn get_secret_with_tags(&self, name: &str) -> StoreResult<Option<(Secret, Vec<Tag>)>> {
+        match self.get_secret(name).await? {
+            Some(s) => Ok(Some((s, self.get_tags("secret", name).await?))),
+            None => Ok(None),
+        }
+    }
     /// Writes `secret` if the stored revision is still `secret.revision`, in one transaction:
     /// metadata, stages of every version, versions no longer listed removed, and `new_version`
     /// (its id and value) added. `Conflict` otherwise.

@@ -165,6 +165,8 @@ async fn secrets(store: &dyn Store) {
     );
     assert_eq!(store.get_secret("app/db").await.unwrap().as_ref(), Some(&s), "a secret reads back as written");
     assert_eq!(store.get_sealed_value("app/db", "v1").await.unwrap(), Some(sealed(1)));
+    assert_eq!(store.get_secret_with_tags("app/db").await.unwrap().map(|(s, _)| s), Some(s.clone()), "with its tags, the same secret");
+    assert_eq!(store.get_secret_with_tags("nope").await.unwrap(), None);
 
     // A new version and a stage move in one optimistic write; a stale writer loses.
     let mut next = s.clone();
@@ -249,6 +251,13 @@ async fn tags(store: &dyn Store) {
     assert_eq!(store.list_tags("key", None).await.unwrap(), vec![("key-a".to_string(), t("b", "2"))]);
     store.remove_tags("key", "key-a", None).await.unwrap();
     assert!(store.get_tags("key", "key-a").await.unwrap().is_empty());
+    // A secret's tags come with it on the read path, and only the secret's.
+    assert!(store.add_tags("secret", "app/cache", &[t("env", "prod")], 3).await.unwrap());
+    assert!(store.add_tags("key", "app/cache", &[t("other", "x")], 3).await.unwrap());
+    let (_, tags) = store.get_secret_with_tags("app/cache").await.unwrap().unwrap();
+    assert_eq!(tags, vec![t("env", "prod")]);
+    store.remove_tags("secret", "app/cache", None).await.unwrap();
+    store.remove_tags("key", "app/cache", None).await.unwrap();
 }
 
 async fn db_instances(store: &dyn Store) {

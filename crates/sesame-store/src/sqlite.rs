@@ -960,6 +960,18 @@ impl Store for SqliteStore {
         self.with(move |c| load_secret(c, &name)).await
     }
 
+    async fn get_secret_with_tags(&self, name: &str) -> StoreResult<Option<(Secret, Vec<Tag>)>> {
+        let name = name.to_string();
+        self.with(move |c| {
+            let Some(s) = load_secret(c, &name)? else { return Ok(None) };
+            let mut stmt =
+                c.prepare_cached("SELECT key, value FROM tags WHERE rtype = 'secret' AND rid = ?1 ORDER BY key").map_err(backend)?;
+            let tags = rows(&mut stmt, [&name], |r| Ok(Tag { tag_key: r.get(0)?, tag_value: r.get(1)? }))?;
+            Ok(Some((s, tags)))
+        })
+        .await
+    }
+
     async fn update_secret_rotation(
         &self,
         secret: &Secret,
