@@ -367,6 +367,25 @@ async fn the_cli_registers_runs_sql_and_reads_the_audit() {
     assert_eq!(v["SQLExecAuditLogList"]["SQLExecAuditLog"][0]["AccountName"], account.as_str());
     let out = sesame(&["dms", "list", "--output", "table"], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("shop"));
+
+    // The interactive console, on a terminal (`script` gives it one): a statement over two
+    // lines, an error that does not end the session, then \q.
+    let console = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &format!("{} dms sql shop", env!("CARGO_BIN_EXE_sesame")), "/dev/null"])
+        .env("SESAME_CONFIG_DIR", server.dir.join("config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = console.stdin.as_ref().unwrap();
+    std::io::Write::write_all(&mut input, b"SELECT 'one' AS x\n  UNION ALL SELECT 'two';\nSELEC 3;\nSELECT 'after' AS y;\n\\q\n").unwrap();
+    let out = console.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("shop=> ") && text.contains("shop-> "), "prompts, and a continuation prompt: {text}");
+    assert!(text.contains("one") && text.contains("two") && text.contains("(2 rows)"), "{text}");
+    assert!(text.contains("ERROR 1064") && text.contains("after"), "an error does not end the session: {text}");
     root.drop_account(&account).await.unwrap();
 }
 
