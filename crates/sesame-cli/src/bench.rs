@@ -113,14 +113,14 @@ pub struct Spawned {
     pub endpoint: String,
     pub id: String,
     pub secret: SecretString,
-    _dir: PathBuf,
+    dir: PathBuf,
 }
 
 impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -152,7 +152,7 @@ pub fn spawn_server() -> Result<Spawned> {
     };
     std::thread::spawn(move || for _ in lines {});
     let (id, secret) = crate::config::load_credentials(&dir)?.context("the server wrote no credentials")?;
-    Ok(Spawned { child, endpoint, id, secret, _dir: dir })
+    Ok(Spawned { child, endpoint, id, secret, dir })
 }
 
 fn client(endpoint: &str, id: &str, secret: &SecretString, signature: SignatureVersion) -> Result<Client> {

@@ -77,11 +77,8 @@ pub enum DmsCmd {
     /// Statements run through DMS: who, where, with which secret version, and the outcome
     #[command(after_help = "Example:\n  sesame dms audit --instance shop-pg --failed --output table")]
     Audit {
-        /// From this time (2026-01-02T03:04:05Z)
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        range: crate::iam::TimeRange,
         /// Who ran them
         #[arg(long)]
         user: Option<String>,
@@ -104,8 +101,7 @@ fn instance_param(instance: String) -> (String, String) {
 }
 
 /// The action and parameters of every subcommand but `sql`.
-pub fn request(cmd: DmsCmd) -> Result<(String, Vec<(String, String)>)> {
-    let mut p = Vec::new();
+pub fn request(cmd: DmsCmd, p: &mut Vec<(String, String)>) -> Result<String> {
     let action = match cmd {
         DmsCmd::Register { alias, engine, host, port, database, env, query_timeout, tls, secret, db_instance, user, password_file } => {
             let port = match port {
@@ -119,11 +115,11 @@ pub fn request(cmd: DmsCmd) -> Result<(String, Vec<(String, String)>)> {
                 ("Port".into(), port.to_string()),
                 ("EnvType".into(), env),
             ]);
-            opt(&mut p, "DatabaseName", database);
-            opt(&mut p, "QueryTimeout", query_timeout.map(|t| t.to_string()));
-            opt(&mut p, "TlsMode", tls);
-            opt(&mut p, "SecretName", secret);
-            opt(&mut p, "DBInstanceId", db_instance);
+            opt(p, "DatabaseName", database);
+            opt(p, "QueryTimeout", query_timeout.map(|t| t.to_string()));
+            opt(p, "TlsMode", tls);
+            opt(p, "SecretName", secret);
+            opt(p, "DBInstanceId", db_instance);
             if let Some(u) = user {
                 let password = read_secret(password_file, "SESAME_DMS_DB_PASSWORD")?
                     .context("give the password with --password-file or SESAME_DMS_DB_PASSWORD")?;
@@ -143,12 +139,11 @@ pub fn request(cmd: DmsCmd) -> Result<(String, Vec<(String, String)>)> {
             p.push(instance_param(instance));
             "DeleteInstance"
         }
-        DmsCmd::Audit { since, until, user, instance, failed, page } => {
+        DmsCmd::Audit { range, user, instance, failed, page } => {
             p.extend(page.params());
-            opt(&mut p, "StartTime", since);
-            opt(&mut p, "EndTime", until);
-            opt(&mut p, "OpUserName", user);
-            opt(&mut p, "SearchName", instance);
+            range.params(p);
+            opt(p, "OpUserName", user);
+            opt(p, "SearchName", instance);
             if failed {
                 p.push(("ExecState".into(), "FAIL".into()));
             }
@@ -156,7 +151,7 @@ pub fn request(cmd: DmsCmd) -> Result<(String, Vec<(String, String)>)> {
         }
         DmsCmd::Sql { .. } => anyhow::bail!("internal: sql is not a single request"),
     };
-    Ok((action.to_string(), p))
+    Ok(action.to_string())
 }
 
 fn default_port(engine: &str) -> Result<u16> {

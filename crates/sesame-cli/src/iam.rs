@@ -112,13 +112,27 @@ pub enum PolicyCmd {
     },
 }
 
+/// `--since` and `--until`, as the audit actions' StartTime and EndTime.
 #[derive(clap::Args, Clone)]
-pub struct EventFilter {
+pub struct TimeRange {
     /// From this time (2026-01-02T03:04:05Z)
     #[arg(long)]
     since: Option<String>,
     #[arg(long)]
     until: Option<String>,
+}
+
+impl TimeRange {
+    pub fn params(&self, p: &mut Vec<(String, String)>) {
+        opt(p, "StartTime", self.since.clone());
+        opt(p, "EndTime", self.until.clone());
+    }
+}
+
+#[derive(clap::Args, Clone)]
+pub struct EventFilter {
+    #[command(flatten)]
+    range: TimeRange,
     /// Who made the requests
     #[arg(long)]
     user: Option<String>,
@@ -140,8 +154,7 @@ pub struct EventFilter {
 impl EventFilter {
     fn params(&self) -> Vec<(String, String)> {
         let mut p = Vec::new();
-        opt(&mut p, "StartTime", self.since.clone());
-        opt(&mut p, "EndTime", self.until.clone());
+        self.range.params(&mut p);
         let result = if self.failed {
             Some("Failure".to_string())
         } else if self.succeeded {
@@ -194,13 +207,12 @@ pub enum AuditCmd {
 #[error("the audit trail failed verification")]
 pub struct TrailBroken;
 
-pub fn user_request(cmd: UserCmd) -> (String, Vec<(String, String)>) {
-    let mut p = Vec::new();
+pub fn user_request(cmd: UserCmd, p: &mut Vec<(String, String)>) -> Result<String> {
     let action = match cmd {
         UserCmd::Create { name, display_name, comments } => {
             p.push(("UserName".into(), name));
-            opt(&mut p, "DisplayName", display_name);
-            opt(&mut p, "Comments", comments);
+            opt(p, "DisplayName", display_name);
+            opt(p, "Comments", comments);
             "CreateUser"
         }
         UserCmd::List => "ListUsers",
@@ -217,43 +229,41 @@ pub fn user_request(cmd: UserCmd) -> (String, Vec<(String, String)>) {
             "ListPoliciesForUser"
         }
     };
-    (action.into(), p)
+    Ok(action.into())
 }
 
-pub fn access_key_request(cmd: AccessKeyCmd) -> (String, Vec<(String, String)>) {
-    let mut p = Vec::new();
+pub fn access_key_request(cmd: AccessKeyCmd, p: &mut Vec<(String, String)>) -> Result<String> {
     let action = match cmd {
         AccessKeyCmd::Create { user } => {
-            opt(&mut p, "UserName", user);
+            opt(p, "UserName", user);
             "CreateAccessKey"
         }
         AccessKeyCmd::List { user } => {
-            opt(&mut p, "UserName", user);
+            opt(p, "UserName", user);
             "ListAccessKeys"
         }
         AccessKeyCmd::Disable { id, user } => {
-            opt(&mut p, "UserName", user);
+            opt(p, "UserName", user);
             p.push(("UserAccessKeyId".into(), id));
             p.push(("Status".into(), "Inactive".into()));
             "UpdateAccessKey"
         }
         AccessKeyCmd::Enable { id, user } => {
-            opt(&mut p, "UserName", user);
+            opt(p, "UserName", user);
             p.push(("UserAccessKeyId".into(), id));
             p.push(("Status".into(), "Active".into()));
             "UpdateAccessKey"
         }
         AccessKeyCmd::Delete { id, user } => {
-            opt(&mut p, "UserName", user);
+            opt(p, "UserName", user);
             p.push(("UserAccessKeyId".into(), id));
             "DeleteAccessKey"
         }
     };
-    (action.into(), p)
+    Ok(action.into())
 }
 
-pub fn policy_request(cmd: PolicyCmd) -> Result<(String, Vec<(String, String)>)> {
-    let mut p = Vec::new();
+pub fn policy_request(cmd: PolicyCmd, p: &mut Vec<(String, String)>) -> Result<String> {
     let attach = matches!(cmd, PolicyCmd::Attach { .. });
     let action = match cmd {
         PolicyCmd::Create { name, document, description } => {
@@ -266,11 +276,11 @@ pub fn policy_request(cmd: PolicyCmd) -> Result<(String, Vec<(String, String)>)>
             };
             p.push(("PolicyName".into(), name));
             p.push(("PolicyDocument".into(), text));
-            opt(&mut p, "Description", description);
+            opt(p, "Description", description);
             "CreatePolicy"
         }
         PolicyCmd::List { r#type } => {
-            opt(&mut p, "PolicyType", r#type.map(|t| if t == "system" { "System".into() } else { "Custom".into() }));
+            opt(p, "PolicyType", r#type.map(|t| if t == "system" { "System".into() } else { "Custom".into() }));
             "ListPolicies"
         }
         PolicyCmd::Get { name } => {
@@ -289,7 +299,7 @@ pub fn policy_request(cmd: PolicyCmd) -> Result<(String, Vec<(String, String)>)>
             action
         }
     };
-    Ok((action.into(), p))
+    Ok(action.into())
 }
 
 async fn lookup(client: &Client, params: &[(String, String)]) -> Result<Value> {

@@ -888,26 +888,10 @@ fn request_for(cmd: Command) -> Result<(String, Vec<(String, String)>)> {
         },
         Command::Secret(c) => secret_request(c, &mut p)?,
         Command::Db(c) => db_request(c, &mut p)?,
-        Command::Dms(c) => {
-            let (action, params) = dms::request(c)?;
-            p = params;
-            action
-        }
-        Command::User(c) => {
-            let (action, params) = iam::user_request(c);
-            p = params;
-            action
-        }
-        Command::AccessKey(c) => {
-            let (action, params) = iam::access_key_request(c);
-            p = params;
-            action
-        }
-        Command::Policy(c) => {
-            let (action, params) = iam::policy_request(c)?;
-            p = params;
-            action
-        }
+        Command::Dms(c) => dms::request(c, &mut p)?,
+        Command::User(c) => iam::user_request(c, &mut p)?,
+        Command::AccessKey(c) => iam::access_key_request(c, &mut p)?,
+        Command::Policy(c) => iam::policy_request(c, &mut p)?,
         Command::Audit(_) => anyhow::bail!("internal: audit commands are not single requests"),
         Command::Bench(_) => anyhow::bail!("internal: bench is not an API call"),
         Command::Instance(InstanceCmd::List(page)) => {

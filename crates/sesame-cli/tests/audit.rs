@@ -216,23 +216,13 @@ async fn every_kind_of_tampering_is_found_with_its_position() {
             assert!(text.contains(want), "{kind}: {text}");
         }
         if kind == "delete" {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-                .args(["audit", "verify"])
-                .env("SESAME_CONFIG_DIR", copy.join("config"))
-                .env("SESAME_ENDPOINT", &server.endpoint)
-                .output()
-                .unwrap();
+            let out = server.cli(&["audit", "verify"]);
             assert_eq!(out.status.code(), Some(7), "the CLI exits 7 on a broken trail");
             assert!(String::from_utf8_lossy(&out.stderr).contains("position 4: events 4 to 4 are missing"));
         }
     }
     let pristine = common::TestServer::start_in(dir.clone(), &["--plain-http"]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(["audit", "verify"])
-        .env("SESAME_CONFIG_DIR", dir.join("config"))
-        .env("SESAME_ENDPOINT", &pristine.endpoint)
-        .output()
-        .unwrap();
+    let out = pristine.cli(&["audit", "verify"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     drop(pristine);
 }
@@ -240,13 +230,7 @@ async fn every_kind_of_tampering_is_found_with_its_position() {
 #[test]
 fn the_cli_lists_and_exports_the_trail() {
     let server = common::TestServer::start(&["--plain-http"]);
-    let sesame = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-            .args(args)
-            .env("SESAME_CONFIG_DIR", server.dir.join("config"))
-            .output()
-            .unwrap()
-    };
+    let sesame = |args: &[&str]| server.cli(args);
     assert!(sesame(&["key", "list"]).status.success());
     assert_eq!(sesame(&["key", "describe", "key-nope"]).status.code(), Some(3));
     let out = sesame(&["audit", "list", "--failed", "--output", "table"]);

@@ -127,14 +127,7 @@ async fn registering_checks_the_logon_and_never_returns_the_password() {
 #[test]
 fn the_cli_registers_a_server_with_the_password_from_the_environment() {
     let server = common::TestServer::start(&["--plain-http"]);
-    let sesame = |args: &[&str], env: &[(&str, &str)]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-            .args(args)
-            .env("SESAME_CONFIG_DIR", server.dir.join("config"))
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
-    };
+    let sesame = |args: &[&str], env: &[(&str, &str)]| server.cli_with(args, env, "");
     let register = |id: &str, password: &str| {
         let args = [
             "db",

@@ -204,13 +204,7 @@ async fn broken_instances_fail_clearly_and_others_keep_working() {
     good_works().await;
 
     // A secret whose policy denies DMS: KMS refuses DMS, and DMS says so.
-    let account_id = c.call("DescribeSecret", &[("SecretName", "guarded")]).await.unwrap()["Arn"]
-        .as_str()
-        .unwrap()
-        .split(':')
-        .nth(3)
-        .unwrap()
-        .to_string();
+    let account_id = server.account_id().await;
     let policy = json!({"Version": "1", "Statement": [
         {"Effect": "Allow", "Principal": {"RAM": [format!("acs:ram::{account_id}:root")]}, "Action": ["kms:*"], "Resource": ["*"]},
         {"Effect": "Deny", "Principal": {"RAM": [format!("acs:ram::{account_id}:user/sesame-dms")]}, "Action": ["kms:GetSecretValue"], "Resource": ["*"]}]});
@@ -317,16 +311,7 @@ async fn the_cli_registers_runs_sql_and_reads_the_audit() {
     let (account, password) = app_account(root.as_ref(), "cli").await;
     let value = json!({"AccountName": account, "AccountPassword": password}).to_string();
     c.call("CreateSecret", &[("SecretName", "cli/app"), ("VersionId", "v1"), ("SecretData", &value)]).await.unwrap();
-    let sesame = |args: &[&str], stdin: Option<&str>| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"));
-        cmd.args(args).env("SESAME_CONFIG_DIR", server.dir.join("config")).stdin(std::process::Stdio::piped());
-        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut input = child.stdin.take().unwrap();
-        std::io::Write::write_all(&mut input, stdin.unwrap_or_default().as_bytes()).unwrap();
-        drop(input);
-        child.wait_with_output().unwrap()
-    };
+    let sesame = |args: &[&str], stdin: Option<&str>| server.cli_with(args, &[], stdin.unwrap_or_default());
     let out = sesame(
         &[
             "dms",

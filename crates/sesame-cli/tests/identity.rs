@@ -54,13 +54,7 @@ async fn a_policy_matrix_through_the_official_sdk() {
     .await;
     let bob = user_with(&admin, "bob", None).await;
     let carol = user_with(&admin, "carol", None).await;
-    let account = server.client().call("DescribeSecret", &[("SecretName", "app/db")]).await.unwrap()["Arn"]
-        .as_str()
-        .unwrap()
-        .split(':')
-        .nth(3)
-        .unwrap()
-        .to_string();
+    let account = server.account_id().await;
     let secret_policy = json!({"Version": "1", "Statement": [
         {"Effect": "Allow", "Principal": {"RAM": [format!("acs:ram::{account}:root")]}, "Action": ["kms:*"], "Resource": ["*"]},
         {"Effect": "Allow", "Principal": {"RAM": [format!("acs:ram::{account}:user/carol")]}, "Action": ["kms:GetSecretValue"], "Resource": ["*"]}]});
@@ -200,11 +194,7 @@ async fn identities_follow_rams_rules() {
 fn the_cli_manages_users_keys_and_policies() {
     let server = common::TestServer::start(&["--plain-http"]);
     let sesame = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-            .args(args)
-            .env("SESAME_CONFIG_DIR", server.dir.join("config"))
-            .output()
-            .unwrap();
+        let out = server.cli(args);
         (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
     };
     assert_eq!(sesame(&["user", "create", "ivy"]).0, Some(0));
@@ -216,15 +206,7 @@ fn the_cli_manages_users_keys_and_policies() {
     assert_eq!(code, Some(0));
     let key: Value = serde_json::from_str(&out).unwrap();
     let (id, secret) = (key["AccessKey"]["AccessKeyId"].as_str().unwrap(), key["AccessKey"]["AccessKeySecret"].as_str().unwrap());
-    let as_ivy = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-            .args(args)
-            .env("SESAME_CONFIG_DIR", server.dir.join("config"))
-            .env("SESAME_ACCESS_KEY_ID", id)
-            .env("SESAME_ACCESS_KEY_SECRET", secret)
-            .output()
-            .unwrap()
-    };
+    let as_ivy = |args: &[&str]| server.cli_with(args, &[("SESAME_ACCESS_KEY_ID", id), ("SESAME_ACCESS_KEY_SECRET", secret)], "");
     assert!(as_ivy(&["key", "list"]).status.success());
     assert_eq!(as_ivy(&["key", "create"]).status.code(), Some(4), "a refusal exits 4");
     let (code, out, _) = sesame(&["user", "policies", "ivy", "--output", "table"]);

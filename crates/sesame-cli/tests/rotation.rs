@@ -487,13 +487,7 @@ async fn the_cli_shows_the_plan_confirms_and_discards_only_plans() {
     let server = common::TestServer::start(&["--plain-http"]);
     let c = server.client();
     register(&c, "pg-cli", &pg_admin()).await;
-    let sesame = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-            .args(args)
-            .env("SESAME_CONFIG_DIR", server.dir.join("config"))
-            .output()
-            .unwrap()
-    };
+    let sesame = |args: &[&str]| server.cli(args);
     let prefix = format!("cli{}", sesame_crypto::random::id_suffix(4).unwrap());
     let base = ["secret", "create-rds", "--db-instance", "pg-cli", "--prefix", prefix.as_str()];
     let out = sesame(&[&base[..], &["app/db", "--mode", "dual", "--database", DB, "--privilege", "ReadOnly"]].concat());

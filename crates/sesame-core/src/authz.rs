@@ -10,6 +10,7 @@ use crate::{Ctx, Deps};
 use async_trait::async_trait;
 use sesame_api::Error;
 use sesame_api::error::Result;
+use std::sync::Arc;
 
 /// Built-in policies, attachable as `PolicyType=System`.
 pub const SYSTEM_POLICIES: &[(&str, &str, &str)] = &[
@@ -41,8 +42,8 @@ pub fn system_policy(name: &str) -> Option<&'static (&'static str, &'static str,
 pub struct Resource {
     pub arn: String,
     pub tags: Vec<(String, String)>,
-    /// The secret's policy document, for secrets.
-    pub policy: Option<String>,
+    /// The secret's policy, parsed once when the secret is read (`cache::SecretEntry`).
+    pub policy: Option<Arc<PolicyDocument>>,
 }
 
 impl Resource {
@@ -51,17 +52,11 @@ impl Resource {
     }
 }
 
-/// Proof that the caller may do what it asked. Only [`Authorizer`] makes one.
+/// Proof that the caller may do what it asked: services act only with one, and only
+/// [`Authorizer`] makes one.
 #[derive(Debug)]
 pub struct Grant {
-    checked: Vec<(String, String)>,
-}
-
-impl Grant {
-    /// The `(action, resource)` pairs that were allowed.
-    pub fn checked(&self) -> &[(String, String)] {
-        &self.checked
-    }
+    _private: (),
 }
 
 /// What another crate's service (DMS) needs: authorization of an action on an ARN.
@@ -122,7 +117,6 @@ impl Authorizer {
         let user = &ctx.caller.user;
         let principal = self.principal(user);
         let identity = self.identity_policies(user).await?;
-        let mut checked = Vec::with_capacity(needs.len());
         for (action, resource) in needs {
             let req = RequestContext {
                 action,
@@ -132,19 +126,15 @@ impl Authorizer {
                 tags: &resource.tags,
             };
             let mut decisions: Vec<Decision> = identity.iter().map(|d| d.evaluate(&req)).collect();
-            if let Some(text) = &resource.policy {
-                match PolicyDocument::parse(text, DocKind::Secret) {
-                    Ok(d) => decisions.push(d.evaluate(&req)),
-                    Err(e) => tracing::warn!(resource = %resource.arn, error = %e, "a secret policy does not parse; it grants nothing"),
-                }
+            if let Some(policy) = &resource.policy {
+                decisions.push(policy.evaluate(&req));
             }
             let allowed = !decisions.contains(&Decision::Deny) && decisions.contains(&Decision::Allow);
             if !allowed {
                 return Err(Error::NoPermission { action: action.to_string(), resource: resource.arn });
             }
-            checked.push((action.to_string(), resource.arn));
         }
-        Ok(Grant { checked })
+        Ok(Grant { _private: () })
     }
 
     pub async fn check(&self, ctx: &Ctx, action: &str, resource: Resource) -> Result<Grant> {

@@ -9,7 +9,7 @@
 
 use crate::identity::Credential;
 use crate::model::{Key, SealedValue, Secret};
-use crate::policy::PolicyDocument;
+use crate::policy::{DocKind, PolicyDocument};
 use sesame_api::secrets::Tag;
 use sesame_crypto::KeyMaterial;
 use std::collections::HashMap;
@@ -68,10 +68,32 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     }
 }
 
-/// A secret's metadata with its tags, as authorization and GetSecretValue read them.
+/// A secret's metadata with its tags and parsed policy, as authorization and GetSecretValue
+/// read them.
 pub struct SecretEntry {
     pub secret: Secret,
     pub tags: Vec<Tag>,
+    /// `None` when the stored policy does not parse: it grants nothing.
+    pub policy: Option<Arc<PolicyDocument>>,
+}
+
+impl SecretEntry {
+    pub fn new(secret: Secret, tags: Vec<Tag>) -> SecretEntry {
+        let policy = match PolicyDocument::parse(&secret.policy, DocKind::Secret) {
+            Ok(p) => Some(Arc::new(p)),
+            Err(e) => {
+                tracing::warn!(secret = %secret.name, error = %e, "a secret policy does not parse; it grants nothing");
+                None
+            }
+        };
+        SecretEntry { secret, tags, policy }
+    }
+}
+
+/// A CMK with its tags, as authorization and the cryptographic operations read it.
+pub struct KeyEntry {
+    pub key: Key,
+    pub tags: Vec<(String, String)>,
 }
 
 pub struct Caches {
@@ -79,7 +101,7 @@ pub struct Caches {
     pub policies: TtlCache<String, Vec<PolicyDocument>>,
     pub secrets: TtlCache<String, SecretEntry>,
     pub sealed: TtlCache<(String, String), SealedValue>,
-    pub keys: TtlCache<String, Key>,
+    pub keys: TtlCache<String, KeyEntry>,
     pub material: TtlCache<(String, String), KeyMaterial>,
 }
 
@@ -106,6 +128,14 @@ impl Caches {
     pub fn secret_removed(&self, name: &str) {
         self.secret_changed(name);
         self.sealed.retain(|(n, _)| n != name);
+    }
+
+    /// After the tags of a key or a secret change.
+    pub fn tags_changed(&self, rtype: &str, id: &str) {
+        match rtype {
+            "key" => self.keys.remove(&id.to_string()),
+            _ => self.secret_changed(id),
+        }
     }
 
     /// After any change to users, access keys or policies.

@@ -2,6 +2,7 @@
 //! cryptographic operations (Encrypt, Decrypt, GenerateDataKey, ReEncrypt).
 
 use crate::authz::{Authorizer, Grant, Resource};
+use crate::cache::KeyEntry;
 use crate::model::{Alias, Key, KeyState, KeyVersion, KmsInstance};
 use crate::store::StoreError;
 use crate::{Ctx, Deps, to_value};
@@ -43,12 +44,8 @@ impl KeyService {
     /// A key as authorization sees it: its ARN and tags. A key that does not resolve is named
     /// as the caller named it, so that an unauthorized caller learns nothing of its existence.
     pub(crate) async fn key_resource(&self, key: &KeyRef) -> Result<Resource> {
-        match self.resolve(key).await {
-            Ok(k) => Ok(Resource {
-                arn: self.arn(&format!("key/{}", k.id)),
-                tags: self.deps.store.get_tags("key", &k.id).await?.into_iter().map(|t| (t.tag_key, t.tag_value)).collect(),
-                policy: None,
-            }),
+        match self.resolve_cached(key).await {
+            Ok(e) => Ok(Resource { arn: self.arn(&format!("key/{}", e.key.id)), tags: e.tags.clone(), policy: None }),
             Err(Error::KeyNotFound(_) | Error::AliasNotFound(_)) => Ok(Resource::arn(match key {
                 KeyRef::Id(id) => self.arn(&format!("key/{id}")),
                 KeyRef::Alias(a) => self.arn(a),
@@ -255,8 +252,9 @@ impl KeyService {
                 self.list_aliases(Some(&key.id), page).await
             }
             KeyRequest::Encrypt { key, plaintext, context } => {
-                let key = self.resolve(&key).await?;
-                let (blob, version) = self.seal_with_primary(&key, &context, plaintext.expose_secret())?;
+                let entry = self.resolve_cached(&key).await?;
+                let key = &entry.key;
+                let (blob, version) = self.seal_with_primary(key, &context, plaintext.expose_secret())?;
                 to_value(EncryptResponse { ciphertext_blob: b64(&blob), key_id: key.id.clone(), key_version_id: version })
             }
             KeyRequest::Decrypt { blob, context } => {
@@ -426,13 +424,23 @@ impl KeyService {
         Ok(self.deps.caches.material.put(id, m))
     }
 
-    /// A key by id through the cache (for opening blobs on the hot path).
-    async fn cached_key(&self, id: &str) -> Result<std::sync::Arc<Key>> {
+    /// A key and its tags by id through the cache: the read path of authorization and of the
+    /// cryptographic operations. Changes that must see the stored key (`modify`) use `resolve`.
+    async fn cached_key(&self, id: &str) -> Result<std::sync::Arc<KeyEntry>> {
         if let Some(k) = self.deps.caches.keys.get(&id.to_string()) {
             return Ok(k);
         }
-        let k = self.deps.store.get_key(id).await?.ok_or_else(|| Error::KeyNotFound(id.to_string()))?;
-        Ok(self.deps.caches.keys.put(id.to_string(), k))
+        let key = self.deps.store.get_key(id).await?.ok_or_else(|| Error::KeyNotFound(id.to_string()))?;
+        let tags = self.deps.store.get_tags("key", id).await?.into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
+        Ok(self.deps.caches.keys.put(id.to_string(), KeyEntry { key, tags }))
+    }
+
+    async fn resolve_cached(&self, key: &KeyRef) -> Result<std::sync::Arc<KeyEntry>> {
+        let id = match key {
+            KeyRef::Id(id) => id.clone(),
+            KeyRef::Alias(name) => self.deps.store.get_alias(name).await?.ok_or_else(|| Error::AliasNotFound(name.clone()))?.key_id,
+        };
+        self.cached_key(&id).await
     }
 
     /// Seals with the key's primary version; the key must be enabled.
@@ -447,20 +455,22 @@ impl KeyService {
     /// Opens a blob with the key version it names; that key must be enabled.
     pub async fn open_blob(&self, data: &[u8], context: &EncryptionContext) -> Result<(Vec<u8>, String, String)> {
         let header = blob::parse(data).map_err(|_| Error::InvalidCiphertext)?;
-        let key = self.cached_key(header.key_id).await?;
-        require_enabled(&key)?;
+        let entry = self.cached_key(header.key_id).await?;
+        let key = &entry.key;
+        require_enabled(key)?;
         let version = key.version(header.key_version_id).ok_or_else(|| Error::KeyVersionNotFound(header.key_version_id.to_string()))?;
-        let material = self.material(&key, version)?;
+        let material = self.material(key, version)?;
         let plain = blob::open(&material, data, &header, context.canonical_bytes()).map_err(|_| Error::InvalidCiphertext)?;
         Ok((plain, key.id.clone(), version.id.clone()))
     }
 
     async fn data_key(&self, spec: DataKeySpec, with_plaintext: bool) -> Result<Value> {
-        let key = self.resolve(&spec.key).await?;
+        let entry = self.resolve_cached(&spec.key).await?;
+        let key = &entry.key;
         let mut dk = vec![0u8; spec.bytes];
         random::fill(&mut dk).map_err(Error::internal)?;
         let dk = Zeroizing(dk);
-        let (blob, version) = self.seal_with_primary(&key, &spec.context, &dk.0)?;
+        let (blob, version) = self.seal_with_primary(key, &spec.context, &dk.0)?;
         to_value(DataKeyResponse {
             ciphertext_blob: b64(&blob),
             key_id: key.id.clone(),

@@ -62,7 +62,7 @@ impl SecretService {
             return Ok(Some(e));
         }
         let Some((secret, tags)) = self.deps.store.get_secret_with_tags(name).await? else { return Ok(None) };
-        Ok(Some(self.deps.caches.secrets.put(name.to_string(), SecretEntry { secret, tags })))
+        Ok(Some(self.deps.caches.secrets.put(name.to_string(), SecretEntry::new(secret, tags))))
     }
 
     /// A secret as authorization sees it: its ARN, tags and policy (just the ARN when it does
@@ -70,11 +70,9 @@ impl SecretService {
     async fn secret_resource(&self, name: &str) -> Result<Resource> {
         let arn = self.arn(name);
         Ok(match self.cached(name).await? {
-            Some(e) => Resource {
-                arn,
-                tags: e.tags.iter().map(|t| (t.tag_key.clone(), t.tag_value.clone())).collect(),
-                policy: Some(e.secret.policy.clone()),
-            },
+            Some(e) => {
+                Resource { arn, tags: e.tags.iter().map(|t| (t.tag_key.clone(), t.tag_value.clone())).collect(), policy: e.policy.clone() }
+            }
             None => Resource::arn(arn),
         })
     }
@@ -389,8 +387,7 @@ impl SecretService {
             }
             SecretRequest::UntagResource { target, keys } => {
                 let (rtype, id) = self.tag_target(&target).await?;
-                self.deps.store.remove_tags(rtype, &id, Some(&keys)).await?;
-                self.deps.caches.secret_changed(&id);
+                self.remove_tags(rtype, &id, Some(&keys)).await?;
                 to_value(crate::keys::empty())
             }
             SecretRequest::TagResources { rtype, ids, tags } => {
@@ -401,8 +398,7 @@ impl SecretService {
             SecretRequest::UntagResources { rtype, ids, keys, all } => {
                 let ids = self.resolve_all(rtype, &ids).await?;
                 for id in &ids {
-                    self.deps.store.remove_tags(rtype.as_str(), id, if all && keys.is_empty() { None } else { Some(&keys) }).await?;
-                    self.deps.caches.secret_changed(id);
+                    self.remove_tags(rtype.as_str(), id, if all && keys.is_empty() { None } else { Some(&keys) }).await?;
                 }
                 to_value(crate::keys::empty())
             }
@@ -837,6 +833,12 @@ impl SecretService {
         Ok(out)
     }
 
+    async fn remove_tags(&self, rtype: &str, id: &str, keys: Option<&[String]>) -> Result<()> {
+        self.deps.store.remove_tags(rtype, id, keys).await?;
+        self.deps.caches.tags_changed(rtype, id);
+        Ok(())
+    }
+
     /// Adds tags to every resource, or to none if any would pass the limit.
     async fn add_tags(&self, rtype: &str, ids: &[String], tags: &[Tag]) -> Result<()> {
         for id in ids {
@@ -850,7 +852,7 @@ impl SecretService {
         }
         for id in ids {
             let added = self.deps.store.add_tags(rtype, id, tags, MAX_TAGS).await?;
-            self.deps.caches.secret_changed(id);
+            self.deps.caches.tags_changed(rtype, id);
             if !added {
                 return Err(Error::invalid("Tags", format!("{rtype} {id} would have more than {MAX_TAGS} tags")));
             }

@@ -140,28 +140,45 @@ impl DmsService {
     }
 
     pub async fn execute(&self, ctx: &Ctx, req: DmsRequest) -> Result<Value> {
-        let (action, target) = match &req {
-            DmsRequest::RegisterInstance(r) => ("dms:RegisterInstance", r.alias.clone()),
-            DmsRequest::ListInstances { .. } => ("dms:ListInstances", "*".into()),
-            DmsRequest::GetInstance { instance } => ("dms:GetInstance", self.instance_name(instance).await?),
-            DmsRequest::DeleteInstance { instance } => ("dms:DeleteInstance", self.instance_name(instance).await?),
-            DmsRequest::ExecuteScript(x) => ("dms:ExecuteScript", self.instance_name(&x.instance).await?),
-            DmsRequest::ListSqlExecAuditLog(_) => ("dms:ListSQLExecAuditLog", "*".into()),
+        let named = match &req {
+            DmsRequest::GetInstance { instance } | DmsRequest::DeleteInstance { instance } => Some(instance),
+            DmsRequest::ExecuteScript(x) => Some(&x.instance),
+            _ => None,
+        };
+        // The instance is read once, for its ARN and then for the action.
+        let found = match named {
+            Some(InstanceRef::Id(id)) => self.store.get_by_id(*id).await?,
+            Some(InstanceRef::Alias(a)) => self.store.get_by_alias(a).await?,
+            None => None,
+        };
+        // An instance that does not exist is named as the caller named it, so that an
+        // unauthorized caller learns nothing.
+        let target = match (&req, named, &found) {
+            (_, _, Some(i)) => i.alias.clone(),
+            (_, Some(InstanceRef::Alias(a)), None) => a.clone(),
+            (_, Some(InstanceRef::Id(id)), None) => id.to_string(),
+            (DmsRequest::RegisterInstance(r), None, None) => r.alias.clone(),
+            _ => "*".into(),
+        };
+        let action = match &req {
+            DmsRequest::RegisterInstance(_) => "dms:RegisterInstance",
+            DmsRequest::ListInstances { .. } => "dms:ListInstances",
+            DmsRequest::GetInstance { .. } => "dms:GetInstance",
+            DmsRequest::DeleteInstance { .. } => "dms:DeleteInstance",
+            DmsRequest::ExecuteScript(_) => "dms:ExecuteScript",
+            DmsRequest::ListSqlExecAuditLog(_) => "dms:ListSQLExecAuditLog",
         };
         let grant = self.authz.authorize(ctx, action, &self.authz.arn("dms", &format!("instance/{target}"))).await?;
-        self.run(ctx, req, grant).await
+        let instance = match (found, named) {
+            (Some(i), _) => Ok(i),
+            (None, Some(r)) => Err(not_found(r)),
+            (None, None) => Err(Error::internal("the action names no DMS instance")),
+        };
+        self.run(ctx, req, instance, grant).await
     }
 
-    /// An instance's alias for its ARN (its id when no instance has it, so that an
-    /// unauthorized caller learns nothing).
-    async fn instance_name(&self, r: &InstanceRef) -> Result<String> {
-        Ok(match r {
-            InstanceRef::Alias(a) => a.clone(),
-            InstanceRef::Id(id) => self.store.get_by_id(*id).await?.map(|i| i.alias).unwrap_or_else(|| id.to_string()),
-        })
-    }
-
-    async fn run(&self, ctx: &Ctx, req: DmsRequest, _grant: Grant) -> Result<Value> {
+    /// `instance` is the instance the request names, read once by `execute`.
+    async fn run(&self, ctx: &Ctx, req: DmsRequest, instance: Result<Instance>, _grant: Grant) -> Result<Value> {
         match req {
             DmsRequest::RegisterInstance(r) => to_value(RegisterInstanceResponse { success: true, instance_id: self.register(*r).await? }),
             DmsRequest::ListInstances { page } => {
@@ -172,15 +189,12 @@ impl DmsService {
                     total_count: total,
                 })
             }
-            DmsRequest::GetInstance { instance } => {
-                to_value(GetInstanceResponse { success: true, instance: info(&self.instance(&instance).await?) })
-            }
-            DmsRequest::DeleteInstance { instance } => {
-                let i = self.instance(&instance).await?;
-                self.store.delete(i.id).await?;
+            DmsRequest::GetInstance { .. } => to_value(GetInstanceResponse { success: true, instance: info(&instance?) }),
+            DmsRequest::DeleteInstance { .. } => {
+                self.store.delete(instance?.id).await?;
                 to_value(DmsOk { success: true })
             }
-            DmsRequest::ExecuteScript(x) => to_value(self.execute_script(ctx, x).await?),
+            DmsRequest::ExecuteScript(x) => to_value(self.execute_script(ctx, x, instance?).await?),
             DmsRequest::ListSqlExecAuditLog(q) => {
                 let (rows, total) = self.store.audit_log(q).await?;
                 let entries = rows
@@ -193,14 +207,6 @@ impl DmsService {
                 to_value(AuditLogResponse { success: true, list: AuditList { entries }, total_count: total })
             }
         }
-    }
-
-    async fn instance(&self, r: &InstanceRef) -> Result<Instance> {
-        match r {
-            InstanceRef::Id(id) => self.store.get_by_id(*id).await?,
-            InstanceRef::Alias(a) => self.store.get_by_alias(a).await?,
-        }
-        .ok_or_else(|| not_found(r))
     }
 
     /// Registers an instance after a test logon with the credential it will use.
@@ -350,8 +356,7 @@ impl DmsService {
     }
 
     /// ExecuteScript: fetch, log on, run; on an authentication failure fetch again and retry.
-    async fn execute_script(&self, ctx: &Ctx, x: ExecuteScript) -> Result<ExecuteScriptResponse> {
-        let i = self.instance(&x.instance).await?;
+    async fn execute_script(&self, ctx: &Ctx, x: ExecuteScript, i: Instance) -> Result<ExecuteScriptResponse> {
         let target = target(&i)?;
         let timeout = Duration::from_secs(x.timeout.unwrap_or(i.query_timeout));
         let started = Instant::now();

@@ -120,6 +120,37 @@ impl TestServer {
     }
 
     /// Stops the server with SIGTERM and waits for it.
+    /// Runs `sesame ARGS` as a client of this server: its config directory and its endpoint
+    /// (which the config file may no longer name after a restart on another port).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with(args, &[], "")
+    }
+
+    /// `cli` with extra environment and standard input.
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> std::process::Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
+            .args(args)
+            .env("SESAME_CONFIG_DIR", self.dir.join("config"))
+            .env("SESAME_ENDPOINT", &self.endpoint)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut input, stdin.as_bytes()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// The account id in this server's ARNs.
+    pub async fn account_id(&self) -> String {
+        let v = self.client().call("ListKmsInstances", &[]).await.unwrap();
+        let arn = v.pointer("/KmsInstances/KmsInstance/0/KmsInstanceArn").and_then(|a| a.as_str()).unwrap();
+        arn.split(':').nth(3).unwrap().to_string()
+    }
+
     pub fn stop(&mut self) {
         #[cfg(unix)]
         {
