@@ -13,7 +13,8 @@
 
 use crate::Deps;
 use crate::model::{AuditChain, AuditRecord};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use sesame_api::Error;
 use sesame_api::error::Result;
 use sesame_api::ram::{AuditProblem, EventQuery, VerifyEventsResponse};
@@ -99,6 +100,42 @@ pub struct RequestFacts<'a> {
     pub error: Option<(&'a str, String)>,
 }
 
+/// An event as stored and as LookupEvents returns it (ActionTrail's field names).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Event<'a> {
+    acs_region: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    event_id: &'a str,
+    event_name: &'a str,
+    event_source: String,
+    event_time: String,
+    event_type: &'static str,
+    event_version: &'static str,
+    request_id: &'a str,
+    request_parameters: &'a Map<String, Value>,
+    resource_name: &'a str,
+    result: &'static str,
+    service_name: &'a str,
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    user_identity: EventIdentity<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventIdentity<'a> {
+    access_key_id: &'a str,
+    account_id: &'a str,
+    principal_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    user_name: &'a str,
+}
+
 pub struct AuditTrail {
     deps: Deps,
     chain: Arc<Chain>,
@@ -148,41 +185,43 @@ impl AuditTrail {
         };
         let event_id = sesame_crypto::random::uuid().unwrap_or_default();
         let result = if f.error.is_some() { "Failure" } else { "Success" };
-        let mut event = json!({
-            "eventId": event_id,
-            "eventVersion": "1",
-            "eventName": f.action,
-            "eventSource": format!("{}.{}.sesame", f.service, realm.region),
-            "serviceName": sesame_api::actions::service_name(f.service),
-            "eventType": "ApiCall",
-            "eventTime": sesame_api::Timestamp(f.time).to_string(),
-            "acsRegion": realm.region,
-            "requestId": f.request_id,
-            "sourceIpAddress": f.source_ip,
-            "userAgent": f.user_agent,
-            "userIdentity": {
-                "type": kind,
-                "accountId": realm.account_id,
-                "principalId": principal,
-                "userName": f.user.unwrap_or_default(),
-                "accessKeyId": f.access_key_id,
+        let resource = f.resource.unwrap_or_default();
+        // Serialised straight from borrowed fields: building a `Value` tree first cost a tenth of
+        // a GetSecretValue's time. Fields in alphabetical order, as earlier events have them.
+        let event = Event {
+            acs_region: &realm.region,
+            error_code: f.error.as_ref().map(|(code, _)| *code),
+            error_message: f.error.as_ref().map(|(_, message)| message.as_str()),
+            event_id: &event_id,
+            event_name: f.action,
+            event_source: format!("{}.{}.sesame", f.service, realm.region),
+            event_time: sesame_api::Timestamp(f.time).to_string(),
+            event_type: "ApiCall",
+            event_version: "1",
+            request_id: f.request_id,
+            request_parameters: &f.parameters,
+            resource_name: &resource,
+            result,
+            service_name: sesame_api::actions::service_name(f.service),
+            source_ip_address: f.source_ip,
+            user_agent: f.user_agent,
+            user_identity: EventIdentity {
+                access_key_id: f.access_key_id,
+                account_id: &realm.account_id,
+                principal_id: &principal,
+                kind,
+                user_name: f.user.unwrap_or_default(),
             },
-            "requestParameters": Value::Object(f.parameters),
-            "resourceName": f.resource.clone().unwrap_or_default(),
-            "result": result,
-        });
-        if let (Some((code, message)), Some(obj)) = (&f.error, event.as_object_mut()) {
-            obj.insert("errorCode".into(), Value::String(code.to_string()));
-            obj.insert("errorMessage".into(), Value::String(message.clone()));
-        }
+        };
+        let event = serde_json::to_string(&event).unwrap_or_default();
         AuditRecord {
             time: f.time,
             user: f.user.unwrap_or_default().to_string(),
             event_name: f.action.to_string(),
-            resource: f.resource.unwrap_or_default(),
+            resource,
             result: result.into(),
             access_key: f.access_key_id.to_string(),
-            event: event.to_string(),
+            event,
         }
     }
 

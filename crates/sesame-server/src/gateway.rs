@@ -123,7 +123,7 @@ async fn handle(
         result = Err(e);
     }
 
-    let rendered = match result.and_then(|v| render::success(format, &request_id, &v)) {
+    let rendered = match result.and_then(|v| render::success(format, &request_id, v)) {
         Ok(r) => r,
         Err(e) => {
             if let Error::Internal(inner) = &e {
