@@ -105,7 +105,12 @@ impl Client {
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         };
-        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+        // Without TCP_NODELAY a request written in two pieces (head, then form body) waits for the
+        // server's delayed ACK before its second piece goes out: milliseconds per call.
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp);
         let http = HttpClient::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https);
         Ok(Client { cfg, authority, http })
     }
