@@ -44,6 +44,37 @@ pub async fn run(store: &dyn Store) {
     rotations(store).await;
     identities(store).await;
     audit(store).await;
+    deep_pages(store).await;
+}
+
+/// Pages deep in a long listing are the same rows as the same stretch of the whole listing,
+/// also after rows leave the middle and arrive out of order.
+async fn deep_pages(store: &dyn Store) {
+    let names = |v: Vec<Secret>| v.into_iter().map(|s| s.name).collect::<Vec<_>>();
+    let check = |label: &'static str| async move {
+        let (all, total) = store.list_secrets(&[], 0, 100_000).await.unwrap();
+        let all = names(all);
+        assert_eq!(all.len() as i64, total, "{label}: the total counts every secret");
+        for offset in [0, 1, 499, 500, 501, 999, 1000, 1001, total - 7, total - 1, total, total + 3] {
+            let (page, page_total) = store.list_secrets(&[], offset, 10).await.unwrap();
+            let from = (offset.max(0) as usize).min(all.len());
+            let expected = &all[from..(from + 10).min(all.len())];
+            assert_eq!(names(page), expected, "{label}: the page at offset {offset}");
+            assert_eq!(page_total, total, "{label}: the total beside the page at offset {offset}");
+        }
+    };
+    let value = sealed(9);
+    for n in 0..1_234 {
+        store.insert_secret(&secret(&format!("page/{n:04}"), 10_000 + n / 3), &[], &[("v1", &value)]).await.unwrap();
+    }
+    check("appended").await;
+    store.delete_secret("page/0600").await.unwrap();
+    store.delete_secret("page/0002").await.unwrap();
+    check("after deletes").await;
+    store.insert_secret(&secret("page/early", 5), &[], &[("v1", &value)]).await.unwrap();
+    check("after an insert ahead of the others").await;
+    store.insert_secret(&secret("page/late", 99_999), &[], &[("v1", &value)]).await.unwrap();
+    check("after another append").await;
 }
 
 async fn meta(store: &dyn Store) {
