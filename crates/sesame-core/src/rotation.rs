@@ -293,7 +293,7 @@ impl SecretService {
             let account = self.account_at(&s, version).await?;
             let current =
                 self.account_with(&s, CURRENT).await?.ok_or_else(|| Error::internal(format!("secret {name} has no ACSCurrent")))?;
-            self.apply_and_verify(cfg, &mut attempt, &account, &current).await
+            self.apply_and_verify(cfg, &mut attempt, &account, &current, now).await
         }
         .await;
         match result {
@@ -346,7 +346,14 @@ impl SecretService {
         delay
     }
 
-    async fn apply_and_verify(&self, cfg: &RdsConfig, attempt: &mut Rotation, account: &Account, current: &Account) -> Result<(), Failure> {
+    async fn apply_and_verify(
+        &self,
+        cfg: &RdsConfig,
+        attempt: &mut Rotation,
+        account: &Account,
+        current: &Account,
+        leased_at: sesame_api::Timestamp,
+    ) -> Result<(), Failure> {
         let db = self.dbs.get(&cfg.db_instance_id).await?;
         let engine = self.dbs.engine(&db).await?;
         let fail = |e: EngineError| Failure { fresh_password: e.is_password_policy(), error: crate::dbs::engine_error(&db, e) };
@@ -368,11 +375,16 @@ impl SecretService {
             self.deps.store.put_rotation(attempt).await?;
             crash_point("Applied");
         }
-        self.renew(&attempt.secret).await?;
+        // The lease taken before the database work holds for `rotation_lease_secs`: renew it
+        // (and learn whether another worker took over) once half of that is gone, not always.
+        if self.deps.clock.now().seconds() - leased_at.seconds() >= self.deps.limits.rotation_lease_secs / 2 {
+            self.renew(&attempt.secret).await?;
+        }
         if attempt.step == RotationStep::Applied {
             engine.check_login(&account.name, &account.password, cfg.db_name.as_deref()).await.map_err(fail)?;
+            // Not written down: promotion follows at once, and an attempt interrupted here
+            // resumes from Applied and checks the logon again, which is harmless.
             attempt.step = RotationStep::Verified;
-            self.deps.store.put_rotation(attempt).await?;
             crash_point("Verified");
         }
         Ok(())

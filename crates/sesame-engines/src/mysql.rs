@@ -68,35 +68,51 @@ impl MySql {
         }
     }
 
+    /// The statement itself tells whether the account exists (1396 from ALTER USER, 1133 from
+    /// SET PASSWORD), so no lookup goes before it.
     async fn set_password_on(&self, a: &mut Admin, name: &str, password: &SecretString) -> Result<(), EngineError> {
-        if !self.exists(a, name).await? {
-            return Err(EngineError::AccountNotFound(name.to_string()));
-        }
         let account = self.account(a, name)?;
         let pw = crate::quote::my_literal(password.expose_secret(), a.backslash_escapes)?;
-        match Self::run(a, &format!("ALTER USER {account} IDENTIFIED BY {pw}"), crate::PASSWORD_STATEMENT).await {
+        let result = match Self::run(a, &format!("ALTER USER {account} IDENTIFIED BY {pw}"), crate::PASSWORD_STATEMENT).await {
             // 1064: a server older than ALTER USER … IDENTIFIED BY.
             Err(EngineError::Refused { code, .. }) if code == "1064" => {
                 Self::run(a, &format!("SET PASSWORD FOR {account} = PASSWORD({pw})"), crate::PASSWORD_STATEMENT).await
             }
             other => other,
+        };
+        match result {
+            Err(EngineError::Refused { code, .. }) if code == "1396" || code == "1133" => {
+                Err(EngineError::AccountNotFound(name.to_string()))
+            }
+            other => other,
         }
     }
 
+    /// `account`'s grants, each retargeted to `to_acc` (without password hashes); 1141 (no
+    /// such grant) means the account does not exist.
+    async fn grants_for(&self, a: &mut Admin, name: &str, to_acc: &str) -> Result<Vec<String>, EngineError> {
+        let account = self.account(a, name)?;
+        let lines = match Self::grant_lines(&mut a.conn, &account).await {
+            Err(EngineError::Refused { code, .. }) if code == "1141" => return Err(EngineError::AccountNotFound(name.to_string())),
+            other => other?,
+        };
+        let mut grants = lines
+            .iter()
+            .map(|line| {
+                Self::retarget_grant(line, name, self.host(), to_acc)
+                    .ok_or(EngineError::Refused { code: "unparsed grant".into(), during: "reading grants" })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        grants.sort_unstable();
+        Ok(grants)
+    }
+
     async fn copy_grants_on(&self, a: &mut Admin, from: &str, to: &str) -> Result<(), EngineError> {
-        for n in [from, to] {
-            if !self.exists(a, n).await? {
-                return Err(EngineError::AccountNotFound(n.to_string()));
-            }
-        }
-        let (from_acc, to_acc) = (self.account(a, from)?, self.account(a, to)?);
-        let lines = Self::grant_lines(&mut a.conn, &from_acc).await?;
-        let mut grants = Vec::with_capacity(lines.len());
-        for line in lines {
-            grants.push(
-                Self::retarget_grant(&line, from, self.host(), &to_acc)
-                    .ok_or(EngineError::Refused { code: "unparsed grant".into(), during: "reading grants" })?,
-            );
+        let to_acc = self.account(a, to)?;
+        let grants = self.grants_for(a, from, &to_acc).await?;
+        // Already the same: nothing to write (the usual case at a rotation).
+        if self.grants_for(a, to, &to_acc).await? == grants {
+            return Ok(());
         }
         // Re-sync: start from nothing, then replay every grant of `from`.
         Self::run(a, &format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {to_acc}"), "revoking grants").await?;

@@ -240,6 +240,14 @@ async fn suite(t: DbTarget) {
         Err(EngineError::AccountExists(made[0].name.clone()))
     );
 
+    // A missing account is named as such: a dual rotation creates its clone on this answer.
+    let nobody = format!("{prefix}nobody2");
+    let pw = sesame_engines::generate_password().unwrap();
+    assert_eq!(e.set_password(&nobody, &pw).await, Err(EngineError::AccountNotFound(nobody.clone())));
+    assert_eq!(e.set_password_and_grants(&nobody, &pw, Some(&made[1].name)).await, Err(EngineError::AccountNotFound(nobody.clone())));
+    assert_eq!(e.copy_grants(&made[1].name, &nobody).await, Err(EngineError::AccountNotFound(nobody.clone())));
+    assert_eq!(e.copy_grants(&nobody, &made[1].name).await, Err(EngineError::AccountNotFound(nobody.clone())));
+
     // A canary password in failing calls never comes back in an error, Debug or Display.
     let canary = SecretString::from(format!("CANARY-{run}-pw'\\\""));
     let failures = [
