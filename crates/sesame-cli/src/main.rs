@@ -663,11 +663,6 @@ impl PageArgs {
     }
 }
 
-// glibc's allocator spent ~15% of the server's samples under load (malloc, free and their
-// consolidation across threads); mimalloc's thread-local heaps cost a fraction of that.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
