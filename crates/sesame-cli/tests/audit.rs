@@ -31,8 +31,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn store_of(dir: &Path) -> PathBuf {
-    dir.join("config/data/sesame.db")
+/// The audit trail's own file in a server's data directory.
+fn trail_of(dir: &Path) -> PathBuf {
+    dir.join("config/data/sesame-audit.db")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -151,7 +152,7 @@ async fn a_request_that_cannot_be_recorded_fails() {
     let server = common::TestServer::start(&["--plain-http"]);
     let c = server.client();
     c.call("ListKeys", &[]).await.unwrap();
-    let db = rusqlite::Connection::open(store_of(&server.dir)).unwrap();
+    let db = rusqlite::Connection::open(trail_of(&server.dir)).unwrap();
     db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
     db.execute_batch("CREATE TRIGGER no_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit disabled'); END;").unwrap();
     match c.call("ListKeys", &[]).await {
@@ -200,7 +201,7 @@ async fn every_kind_of_tampering_is_found_with_its_position() {
     for (kind, sql, expected) in cases {
         let copy = common::unique_dir("tampered");
         copy_dir(&dir, &copy);
-        rusqlite::Connection::open(store_of(&copy)).unwrap().execute_batch(sql).unwrap();
+        rusqlite::Connection::open(trail_of(&copy)).unwrap().execute_batch(sql).unwrap();
         let server = common::TestServer::start_in(copy.clone(), &["--plain-http"]);
         let v = verify(&server.client()).await;
         assert_eq!(v["Valid"], false, "{kind}: {v}");

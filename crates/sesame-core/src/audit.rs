@@ -26,7 +26,6 @@ use tokio::sync::{mpsc, oneshot};
 pub const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8_192;
 const META_KEY: &str = "audit_mac_key";
-const META_HEAD: &str = "audit_head";
 const VERIFY_PAGE: i64 = 1_000;
 
 struct Chain {
@@ -260,7 +259,7 @@ impl AuditTrail {
             }
         }
         let last = expected - 1;
-        match self.deps.store.meta_get(META_HEAD).await? {
+        match self.deps.store.audit_head().await? {
             None if last > 0 => problems.push(AuditProblem { position: last, problem: "the trail's sealed head is missing".into() }),
             None => {}
             Some(head) => match parse_head(&head) {

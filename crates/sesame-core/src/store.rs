@@ -97,6 +97,8 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, records: Vec<AuditRecord>, chain: Arc<dyn AuditChain>) -> StoreResult<()>;
     /// Stored events after a position, oldest first.
     async fn audit_events(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredAuditEvent>>;
+    /// The sealed head the last append left (`None` before the first).
+    async fn audit_head(&self) -> StoreResult<Option<String>>;
     /// Events matching a lookup, newest first: `(seq, event JSON)`.
     async fn lookup_audit(&self, query: &EventQuery) -> StoreResult<Vec<(i64, String)>>;
 

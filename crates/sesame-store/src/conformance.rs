@@ -472,6 +472,7 @@ fn record(t: i64, user: &str, result: &str) -> AuditRecord {
 }
 
 async fn audit(store: &dyn Store) {
+    assert_eq!(store.audit_head().await.unwrap(), None, "no head before the first append");
     let chain: Arc<dyn AuditChain> = Arc::new(PlainChain);
     store.append_audit(vec![record(1, "a", "Success"), record(2, "b", "Failure")], chain.clone()).await.unwrap();
     store.append_audit(vec![record(3, "a", "Failure")], chain.clone()).await.unwrap();
@@ -480,7 +481,7 @@ async fn audit(store: &dyn Store) {
     assert_eq!(String::from_utf8_lossy(&all[2].mac), "|1:{\"t\":1}|2:{\"t\":2}|3:{\"t\":3}", "each link follows the last one written");
     assert_eq!(all[1].record, record(2, "b", "Failure"));
     assert_eq!(store.audit_events(2, 10).await.unwrap().len(), 1);
-    assert_eq!(store.meta_get("audit_head").await.unwrap().as_deref(), Some("3:|1:{\"t\":1}|2:{\"t\":2}|3:{\"t\":3}"));
+    assert_eq!(store.audit_head().await.unwrap().as_deref(), Some("3:|1:{\"t\":1}|2:{\"t\":2}|3:{\"t\":3}"));
     let q =
         |attributes: Vec<LookupAttribute>, before: Option<i64>| EventQuery { from: None, to: None, attributes, max_results: 10, before };
     let seqs = |v: Vec<(i64, String)>| v.into_iter().map(|(s, _)| s).collect::<Vec<_>>();

@@ -1,10 +1,16 @@
-//! The embedded SQLite backend: one file in WAL mode, one connection behind a mutex, every call
-//! run on tokio's blocking pool so that disk waits never stall the reactor.
+//! The embedded SQLite backend: two files in WAL mode, each with one connection owned by a
+//! thread of its own, which runs the store's calls on it one after another. (Through tokio's
+//! blocking pool and a mutex, concurrent calls each took a pool thread that then queued at the
+//! mutex: at 100,000 secrets a third of the server's time went to futex waits and wake-ups.)
 //!
-//! Reads share the writing connection on purpose. Separate read-only connections were measured
-//! (`sesame bench scale`) and were slower: SQLite drops a connection's page cache whenever another
-//! connection has committed since its last read, and the audit trail commits all the time, so
-//! every read on a separate connection started cold (a page of ListSecrets: 0.8 → 5 ms).
+//! The audit trail has a file of its own (`<name>-audit.db` beside `<name>.db`). It commits on
+//! every request; in the same file, each of its commits made every other read and write wait its
+//! turn at the connection (a cache miss at 100,000 secrets queued behind them), and its WAL
+//! checkpoints stalled secret writes.
+//!
+//! Reads share their file's one connection on purpose. Separate read-only connections were
+//! measured (`sesame bench scale`) and were slower: SQLite drops a connection's page cache
+//! whenever another connection has committed since its last read.
 
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
@@ -181,8 +187,70 @@ END;
 const AUDIT_HEAD: &str = "audit_head";
 
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    conn: Worker,
+    audit: Worker,
     marks: Arc<Mutex<PageMarks>>,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A thread that owns a connection and runs jobs on it in the order they come. It ends, and
+/// closes the connection, when the store is dropped.
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Worker {
+    fn start(name: &str, mut conn: Connection) -> StoreResult<Worker> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                while let Ok(job) = queue.recv() {
+                    // A job that panics fails its own call (its answer is never sent), not the
+                    // calls after it.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+                }
+            })
+            .map_err(backend)?;
+        Ok(Worker { jobs })
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        let stopped = || StoreError::Backend("the store's connection thread stopped".into());
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |c: &mut Connection| {
+                let _ = done.send(f(c));
+            }))
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The audit file's schema. Version 5 of the main file's schema held the same tables there.
+const AUDIT_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_events (
+    seq INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    user_name TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    result TEXT NOT NULL,
+    access_key TEXT NOT NULL,
+    event TEXT NOT NULL,
+    mac BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events(time);
+"#;
+
+const PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;";
+
+/// Where the audit trail of the store at `path` lives.
+pub fn audit_path(path: &Path) -> std::path::PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sesame".into());
+    path.with_file_name(format!("{stem}-audit.db"))
 }
 
 /// Every [`PAGE_MARK`]-th secret's place in the listing order, remembered so that a page deep
@@ -250,18 +318,29 @@ fn map_err(e: rusqlite::Error) -> StoreError {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        Self::init(Connection::open(path).map_err(backend)?)
+        let main = Connection::open(path).map_err(backend)?;
+        let audit = Connection::open(audit_path(path)).map_err(backend)?;
+        Self::init(main, audit, Some(path))
     }
 
     pub fn open_in_memory() -> StoreResult<SqliteStore> {
-        Self::init(Connection::open_in_memory().map_err(backend)?)
+        Self::init(Connection::open_in_memory().map_err(backend)?, Connection::open_in_memory().map_err(backend)?, None)
     }
 
-    fn init(mut conn: Connection) -> StoreResult<SqliteStore> {
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;")
-            .map_err(backend)?;
+    fn init(mut conn: Connection, mut audit: Connection, path: Option<&Path>) -> StoreResult<SqliteStore> {
+        // Room for every statement the store prepares, so none is prepared twice.
+        conn.set_prepared_statement_cache_capacity(64);
+        audit.set_prepared_statement_cache_capacity(16);
+        conn.execute_batch(PRAGMAS).map_err(backend)?;
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), marks: Default::default() })
+        audit.execute_batch(PRAGMAS).map_err(backend)?;
+        audit.execute_batch(AUDIT_SCHEMA).map_err(backend)?;
+        move_audit(&conn, &mut audit, path)?;
+        Ok(SqliteStore {
+            conn: Worker::start("sesame-store", conn)?,
+            audit: Worker::start("sesame-audit-store", audit)?,
+            marks: Default::default(),
+        })
     }
 
     /// Deletes a resource (rows that reference it cascade) and its tags in one transaction.
@@ -276,21 +355,47 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs `f`, which only reads, on the blocking pool (see the module's note on connections).
+    /// Runs `f`, which only reads (see the module's note on connections).
     async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
         self.with(move |c| f(c)).await
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the main file's connection, on its thread.
     async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| StoreError::Backend("store mutex poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(backend)?
+        self.conn.run(f).await
     }
+
+    /// Runs `f` with the audit file's connection, on its thread.
+    async fn with_audit<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        self.audit.run(f).await
+    }
+}
+
+/// Stores made before the audit trail had a file of its own kept it in the main file: copy it
+/// over, then drop it there. The copy ignores events already copied, so a move cut short is
+/// finished by the next open.
+fn move_audit(main: &Connection, audit: &mut Connection, path: Option<&Path>) -> StoreResult<()> {
+    let old: bool = main
+        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_events')", [], |r| r.get(0))
+        .map_err(backend)?;
+    if !old {
+        return Ok(());
+    }
+    let events = count(main, "SELECT COUNT(*) FROM audit_events", [])?;
+    let head = count(main, "SELECT COUNT(*) FROM meta WHERE key = ?1", [AUDIT_HEAD])?;
+    if events + head > 0 {
+        let path = path.ok_or_else(|| StoreError::Backend("an in-memory store holds old audit events".into()))?;
+        audit.execute("ATTACH DATABASE ?1 AS old", [path.to_string_lossy()]).map_err(backend)?;
+        let tx = audit.transaction().map_err(backend)?;
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO audit_events SELECT * FROM old.audit_events;
+             INSERT OR REPLACE INTO meta SELECT key, value FROM old.meta WHERE key = 'audit_head';",
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        audit.execute_batch("DETACH DATABASE old").map_err(backend)?;
+    }
+    main.execute_batch("BEGIN; DROP TABLE audit_events; DELETE FROM meta WHERE key = 'audit_head'; COMMIT;").map_err(backend)
 }
 
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
@@ -331,7 +436,13 @@ fn key_from_row(r: &Row<'_>) -> rusqlite::Result<(Key, String)> {
 }
 
 fn load_key(conn: &Connection, id: &str) -> StoreResult<Option<Key>> {
-    let Some((mut key, state)) = conn.query_row("SELECT * FROM keys WHERE id = ?1", [id], key_from_row).optional().map_err(backend)? else {
+    let Some((mut key, state)) = conn
+        .prepare_cached("SELECT * FROM keys WHERE id = ?1")
+        .map_err(backend)?
+        .query_row([id], key_from_row)
+        .optional()
+        .map_err(backend)?
+    else {
         return Ok(None);
     };
     key.state = KeyState::parse(&state).ok_or_else(|| StoreError::Backend(format!("key {id} has unknown state {state:?}")))?;
@@ -388,7 +499,7 @@ fn write_rotation(tx: &Transaction<'_>, change: RotationChange<'_>, secret: &str
 
 fn load_secret(conn: &Connection, name: &str) -> StoreResult<Option<Secret>> {
     let sql = format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE name = ?1");
-    let Some(mut s) = conn.query_row(&sql, [name], secret_from_row).optional().map_err(backend)? else {
+    let Some(mut s) = conn.prepare_cached(&sql).map_err(backend)?.query_row([name], secret_from_row).optional().map_err(backend)? else {
         return Ok(None);
     };
     let mut stmt = conn
@@ -534,7 +645,14 @@ fn count(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> StoreResult<
 impl Store for SqliteStore {
     async fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_string();
-        self.read(move |c| c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(backend)).await
+        self.read(move |c| {
+            c.prepare_cached("SELECT value FROM meta WHERE key = ?1")
+                .map_err(backend)?
+                .query_row([key], |r| r.get(0))
+                .optional()
+                .map_err(backend)
+        })
+        .await
     }
 
     async fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
@@ -707,17 +825,19 @@ impl Store for SqliteStore {
     async fn get_access_key(&self, id: &str) -> StoreResult<Option<AccessKey>> {
         let id = id.to_string();
         self.read(move |c| {
-            c.query_row("SELECT id, user_name, sealed_secret, enabled, created FROM access_keys WHERE id = ?1", [id], |r| {
-                Ok(AccessKey {
-                    id: r.get(0)?,
-                    user: r.get(1)?,
-                    sealed_secret: r.get(2)?,
-                    enabled: r.get(3)?,
-                    created: Timestamp(r.get(4)?),
+            c.prepare_cached("SELECT id, user_name, sealed_secret, enabled, created FROM access_keys WHERE id = ?1")
+                .map_err(backend)?
+                .query_row([id], |r| {
+                    Ok(AccessKey {
+                        id: r.get(0)?,
+                        user: r.get(1)?,
+                        sealed_secret: r.get(2)?,
+                        enabled: r.get(3)?,
+                        created: Timestamp(r.get(4)?),
+                    })
                 })
-            })
-            .optional()
-            .map_err(backend)
+                .optional()
+                .map_err(backend)
         })
         .await
     }
@@ -883,7 +1003,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, records: Vec<AuditRecord>, chain: Arc<dyn AuditChain>) -> StoreResult<()> {
-        self.with(move |c| {
+        self.with_audit(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
             let last: Option<(i64, Vec<u8>)> = tx
                 .prepare_cached("SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1")
@@ -923,7 +1043,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit_events(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredAuditEvent>> {
-        self.read(move |c| {
+        self.with_audit(move |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT seq, time, user_name, event_name, resource, result, access_key, event, mac FROM audit_events
@@ -949,9 +1069,14 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn audit_head(&self) -> StoreResult<Option<String>> {
+        self.with_audit(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", [AUDIT_HEAD], |r| r.get(0)).optional().map_err(backend))
+            .await
+    }
+
     async fn lookup_audit(&self, query: &EventQuery) -> StoreResult<Vec<(i64, String)>> {
         let q = query.clone();
-        self.read(move |c| {
+        self.with_audit(move |c| {
             let mut clauses = vec!["1 = 1".to_string()];
             let mut args: Vec<SqlValue> = Vec::new();
             let mut add = |clause: &str, v: SqlValue| {
@@ -1203,8 +1328,11 @@ impl Store for SqliteStore {
             let marks = self.marks.clone();
             return self
                 .read(move |c| {
-                    let (total, epoch): (i64, i64) =
-                        c.query_row("SELECT total, epoch FROM secret_counts", [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+                    let (total, epoch): (i64, i64) = c
+                        .prepare_cached("SELECT total, epoch FROM secret_counts")
+                        .map_err(backend)?
+                        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(backend)?;
                     let start = marks.lock().map_err(|_| StoreError::Backend("store mutex poisoned".into()))?.start(c, epoch, offset)?;
                     let Some(((created, rowid), skip)) = start else { return Ok((Vec::new(), total)) };
                     let mut stmt = c
@@ -1335,7 +1463,11 @@ impl Store for SqliteStore {
     async fn get_db_instance(&self, id: &str) -> StoreResult<Option<DbInstance>> {
         let id = id.to_string();
         self.read(move |c| {
-            c.query_row(&format!("SELECT {DB_COLUMNS} FROM db_instances WHERE id = ?1"), [id], db_from_row).optional().map_err(backend)
+            c.prepare_cached(&format!("SELECT {DB_COLUMNS} FROM db_instances WHERE id = ?1"))
+                .map_err(backend)?
+                .query_row([id], db_from_row)
+                .optional()
+                .map_err(backend)
         })
         .await
     }
