@@ -108,6 +108,14 @@ pub struct SecretVersion {
     pub stages: Vec<String>,
 }
 
+/// What the read path loads on a cache miss.
+pub struct SecretRead {
+    pub secret: Secret,
+    pub tags: Vec<sesame_api::secrets::Tag>,
+    /// The ACSCurrent version's id and value, when it has one.
+    pub current: Option<(String, SealedValue)>,
+}
+
 /// A version's value: a fresh data key sealed by the secret's CMK (a ciphertext blob), and the
 /// value sealed by that data key.
 #[derive(Clone, PartialEq, Eq)]

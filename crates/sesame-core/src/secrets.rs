@@ -61,8 +61,11 @@ impl SecretService {
         if let Some(e) = self.deps.caches.secrets.get(&name.to_string()) {
             return Ok(Some(e));
         }
-        let Some((secret, tags)) = self.deps.store.get_secret_with_tags(name).await? else { return Ok(None) };
-        Ok(Some(self.deps.caches.secrets.put(name.to_string(), SecretEntry::new(secret, tags))))
+        let Some(read) = self.deps.store.get_secret_for_read(name).await? else { return Ok(None) };
+        if let Some((version, sealed)) = read.current {
+            self.deps.caches.sealed.put((name.to_string(), version), sealed);
+        }
+        Ok(Some(self.deps.caches.secrets.put(name.to_string(), SecretEntry::new(read.secret, read.tags))))
     }
 
     /// A secret as authorization sees it: its ARN, tags and policy (just the ARN when it does

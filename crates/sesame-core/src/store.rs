@@ -3,7 +3,7 @@
 
 use crate::model::{
     AccessKey, Alias, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KmsInstance, Rotation, RotationChange, SealedValue, Secret,
-    StoredAuditEvent, User,
+    SecretRead, StoredAuditEvent, User,
 };
 use async_trait::async_trait;
 use sesame_api::Timestamp;
@@ -106,12 +106,16 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_secret(&self, secret: &Secret, tags: &[Tag], values: &[(&str, &SealedValue)]) -> StoreResult<()>;
     /// A secret with its versions' metadata.
     async fn get_secret(&self, name: &str) -> StoreResult<Option<Secret>>;
-    /// A secret and its tags, in one trip to the backend where it can (the read path's miss).
-    async fn get_secret_with_tags(&self, name: &str) -> StoreResult<Option<(Secret, Vec<Tag>)>> {
-        match self.get_secret(name).await? {
-            Some(s) => Ok(Some((s, self.get_tags("secret", name).await?))),
-            None => Ok(None),
-        }
+    /// A secret, its tags and its ACSCurrent version's value, in one trip to the backend where
+    /// it can: everything GetSecretValue needs when the cache misses.
+    async fn get_secret_for_read(&self, name: &str) -> StoreResult<Option<SecretRead>> {
+        let Some(secret) = self.get_secret(name).await? else { return Ok(None) };
+        let tags = self.get_tags("secret", name).await?;
+        let current = match secret.with_stage(sesame_api::secrets::CURRENT) {
+            Some(v) => self.get_sealed_value(name, &v.id).await?.map(|sealed| (v.id.clone(), sealed)),
+            None => None,
+        };
+        Ok(Some(SecretRead { secret, tags, current }))
     }
     /// Writes `secret` if the stored revision is still `secret.revision`, in one transaction:
     /// metadata, stages of every version, versions no longer listed removed, and `new_version`

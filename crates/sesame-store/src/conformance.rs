@@ -196,8 +196,10 @@ async fn secrets(store: &dyn Store) {
     );
     assert_eq!(store.get_secret("app/db").await.unwrap().as_ref(), Some(&s), "a secret reads back as written");
     assert_eq!(store.get_sealed_value("app/db", "v1").await.unwrap(), Some(sealed(1)));
-    assert_eq!(store.get_secret_with_tags("app/db").await.unwrap().map(|(s, _)| s), Some(s.clone()), "with its tags, the same secret");
-    assert_eq!(store.get_secret_with_tags("nope").await.unwrap(), None);
+    let read = store.get_secret_for_read("app/db").await.unwrap().unwrap();
+    assert_eq!(read.secret, s, "read with its tags and value, the same secret");
+    assert_eq!(read.current, Some(("v1".to_string(), sealed(1))), "and its ACSCurrent value");
+    assert!(store.get_secret_for_read("nope").await.unwrap().is_none());
 
     // A new version and a stage move in one optimistic write; a stale writer loses.
     let mut next = s.clone();
@@ -285,7 +287,7 @@ async fn tags(store: &dyn Store) {
     // A secret's tags come with it on the read path, and only the secret's.
     assert!(store.add_tags("secret", "app/cache", &[t("env", "prod")], 3).await.unwrap());
     assert!(store.add_tags("key", "app/cache", &[t("other", "x")], 3).await.unwrap());
-    let (_, tags) = store.get_secret_with_tags("app/cache").await.unwrap().unwrap();
+    let tags = store.get_secret_for_read("app/cache").await.unwrap().unwrap().tags;
     assert_eq!(tags, vec![t("env", "prod")]);
     store.remove_tags("secret", "app/cache", None).await.unwrap();
     store.remove_tags("key", "app/cache", None).await.unwrap();

@@ -20,7 +20,7 @@ use sesame_api::ram::{EventQuery, LookupAttribute};
 use sesame_api::secrets::{SecretFilter, Tag};
 use sesame_core::model::{
     AccessKey, Alias, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation, RotationChange,
-    RotationStep, SealedValue, Secret, SecretVersion, StoredAuditEvent, User,
+    RotationStep, SealedValue, Secret, SecretRead, SecretVersion, StoredAuditEvent, User,
 };
 use sesame_core::store::{Store, StoreError, StoreResult};
 use std::path::Path;
@@ -495,6 +495,14 @@ fn write_rotation(tx: &Transaction<'_>, change: RotationChange<'_>, secret: &str
             )
             .map(drop),
     }
+}
+
+fn sealed_value(c: &Connection, name: &str, version_id: &str) -> StoreResult<Option<SealedValue>> {
+    c.prepare_cached("SELECT sealed_key, sealed_value FROM secret_versions WHERE secret = ?1 AND version_id = ?2")
+        .map_err(backend)?
+        .query_row([name, version_id], |r| Ok(SealedValue { sealed_key: r.get(0)?, sealed_value: r.get(1)? }))
+        .optional()
+        .map_err(backend)
 }
 
 fn load_secret(conn: &Connection, name: &str) -> StoreResult<Option<Secret>> {
@@ -1163,14 +1171,18 @@ impl Store for SqliteStore {
         self.read(move |c| load_secret(c, &name)).await
     }
 
-    async fn get_secret_with_tags(&self, name: &str) -> StoreResult<Option<(Secret, Vec<Tag>)>> {
+    async fn get_secret_for_read(&self, name: &str) -> StoreResult<Option<SecretRead>> {
         let name = name.to_string();
         self.read(move |c| {
-            let Some(s) = load_secret(c, &name)? else { return Ok(None) };
+            let Some(secret) = load_secret(c, &name)? else { return Ok(None) };
             let mut stmt =
                 c.prepare_cached("SELECT key, value FROM tags WHERE rtype = 'secret' AND rid = ?1 ORDER BY key").map_err(backend)?;
             let tags = rows(&mut stmt, [&name], |r| Ok(Tag { tag_key: r.get(0)?, tag_value: r.get(1)? }))?;
-            Ok(Some((s, tags)))
+            let current = match secret.with_stage(sesame_api::secrets::CURRENT) {
+                Some(v) => sealed_value(c, &name, &v.id)?.map(|sealed| (v.id.clone(), sealed)),
+                None => None,
+            };
+            Ok(Some(SecretRead { secret, tags, current }))
         })
         .await
     }
@@ -1309,14 +1321,7 @@ impl Store for SqliteStore {
 
     async fn get_sealed_value(&self, name: &str, version_id: &str) -> StoreResult<Option<SealedValue>> {
         let (name, version_id) = (name.to_string(), version_id.to_string());
-        self.read(move |c| {
-            c.prepare_cached("SELECT sealed_key, sealed_value FROM secret_versions WHERE secret = ?1 AND version_id = ?2")
-                .map_err(backend)?
-                .query_row([name, version_id], |r| Ok(SealedValue { sealed_key: r.get(0)?, sealed_value: r.get(1)? }))
-                .optional()
-                .map_err(backend)
-        })
-        .await
+        self.read(move |c| sealed_value(c, &name, &version_id)).await
     }
 
     async fn delete_secret(&self, name: &str) -> StoreResult<()> {
