@@ -5,8 +5,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use sesame_api::Error;
 use sesame_api::dms::{AuditEntry, AuditQuery};
+use sesame_store::worker::Worker;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS instances (
@@ -76,7 +77,7 @@ pub enum Login {
 
 #[derive(Clone)]
 pub struct DmsStore {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Worker>,
 }
 
 fn backend(e: impl std::fmt::Display) -> Error {
@@ -118,17 +119,12 @@ impl DmsStore {
     fn init(conn: Connection) -> Result<DmsStore, Error> {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;").map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
-        Ok(DmsStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(DmsStore { conn: Arc::new(Worker::start("sesame-dms-store", conn).map_err(backend)?) })
     }
 
+    /// Runs `f` on the connection's own thread.
     async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static) -> Result<T, Error> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| backend("mutex poisoned"))?;
-            f(&mut guard).map_err(backend)
-        })
-        .await
-        .map_err(backend)?
+        self.conn.run(f).await.map_err(backend)?.map_err(backend)
     }
 
     /// The new instance's id, or `None` when the alias is taken.

@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod sqlite;
+pub mod worker;
 
 pub use sqlite::SqliteStore;
 

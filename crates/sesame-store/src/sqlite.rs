@@ -1,7 +1,5 @@
 //! The embedded SQLite backend: two files in WAL mode, each with one connection owned by a
-//! thread of its own, which runs the store's calls on it one after another. (Through tokio's
-//! blocking pool and a mutex, concurrent calls each took a pool thread that then queued at the
-//! mutex: at 100,000 secrets a third of the server's time went to futex waits and wake-ups.)
+//! thread of its own ([`Worker`]), which runs the store's calls on it one after another.
 //!
 //! The audit trail has a file of its own (`<name>-audit.db` beside `<name>.db`). It commits on
 //! every request; in the same file, each of its commits made every other read and write wait its
@@ -12,6 +10,7 @@
 //! measured (`sesame bench scale`) and were slower: SQLite drops a connection's page cache
 //! whenever another connection has committed since its last read.
 
+use crate::worker::Worker;
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
@@ -192,42 +191,6 @@ pub struct SqliteStore {
     marks: Arc<Mutex<PageMarks>>,
 }
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
-
-/// A thread that owns a connection and runs jobs on it in the order they come. It ends, and
-/// closes the connection, when the store is dropped.
-struct Worker {
-    jobs: std::sync::mpsc::Sender<Job>,
-}
-
-impl Worker {
-    fn start(name: &str, mut conn: Connection) -> StoreResult<Worker> {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                while let Ok(job) = queue.recv() {
-                    // A job that panics fails its own call (its answer is never sent), not the
-                    // calls after it.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
-                }
-            })
-            .map_err(backend)?;
-        Ok(Worker { jobs })
-    }
-
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
-        let stopped = || StoreError::Backend("the store's connection thread stopped".into());
-        let (done, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move |c: &mut Connection| {
-                let _ = done.send(f(c));
-            }))
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
 /// The audit file's schema. Version 5 of the main file's schema held the same tables there.
 const AUDIT_SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -337,8 +300,8 @@ impl SqliteStore {
         audit.execute_batch(AUDIT_SCHEMA).map_err(backend)?;
         move_audit(&conn, &mut audit, path)?;
         Ok(SqliteStore {
-            conn: Worker::start("sesame-store", conn)?,
-            audit: Worker::start("sesame-audit-store", audit)?,
+            conn: Worker::start("sesame-store", conn).map_err(backend)?,
+            audit: Worker::start("sesame-audit-store", audit).map_err(backend)?,
             marks: Default::default(),
         })
     }
@@ -362,12 +325,12 @@ impl SqliteStore {
 
     /// Runs `f` with the main file's connection, on its thread.
     async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
-        self.conn.run(f).await
+        self.conn.run(f).await.map_err(backend)?
     }
 
     /// Runs `f` with the audit file's connection, on its thread.
     async fn with_audit<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
-        self.audit.run(f).await
+        self.audit.run(f).await.map_err(backend)?
     }
 }
 
@@ -1352,15 +1315,18 @@ impl Store for SqliteStore {
         }
         let (clause, params) = secret_filter_sql(filters);
         self.read(move |c| {
+            // The texts vary only with the filters' shape, so the statement cache keeps them.
             let total = c
-                .query_row(&format!("SELECT COUNT(*) FROM secrets WHERE {clause}"), rusqlite::params_from_iter(params.iter()), |r| r.get(0))
+                .prepare_cached(&format!("SELECT COUNT(*) FROM secrets WHERE {clause}"))
+                .map_err(backend)?
+                .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
                 .map_err(backend)?;
             let mut page_params = params.clone();
             page_params.push(SqlValue::Integer(limit));
             page_params.push(SqlValue::Integer(offset));
             let (l, o) = (page_params.len() - 1, page_params.len());
             let sql = format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE {clause} ORDER BY created, rowid LIMIT ?{l} OFFSET ?{o}");
-            let mut stmt = c.prepare(&sql).map_err(backend)?;
+            let mut stmt = c.prepare_cached(&sql).map_err(backend)?;
             let items = rows(&mut stmt, rusqlite::params_from_iter(page_params.iter()), secret_from_row)?;
             Ok((items, total))
         })
