@@ -250,7 +250,7 @@ impl SecretService {
             last_error: String::new(),
             next_retry: now,
         };
-        self.modify_with(&s.name, Some((&id, &sealed)), RotationChange::Put(&attempt), |s| {
+        self.modify_from(Some(s.clone()), &s.name, Some((&id, &sealed)), RotationChange::Put(&attempt), |s| {
             if let Some(p) = s.with_stage(PENDING) {
                 return Err(Error::Throttling(format!("secret {} is being rotated to version {}; try again later", s.name, p.id)));
             }
@@ -261,6 +261,8 @@ impl SecretService {
             Ok(())
         })
         .await?;
+        // Version values never change: the next step reads this one from the cache.
+        self.deps.caches.sealed.put((s.name.clone(), id.clone()), sealed);
         crash_point("PendingStored");
         Ok(id)
     }
@@ -297,7 +299,7 @@ impl SecretService {
         }
         .await;
         match result {
-            Ok(()) => self.promote(name, version).await,
+            Ok(()) => self.promote(s, version).await,
             Err(f) if f.fresh_password => {
                 // The database refused the password itself (its password policy) and holds
                 // nothing new: the next attempt gets a fresh password, as a new version.
@@ -400,9 +402,10 @@ impl SecretService {
 
     /// Step 4: ACSPending becomes ACSCurrent, the old current becomes ACSPrevious, and the record
     /// goes, in one write.
-    async fn promote(&self, name: &str, version: &str) -> Result<()> {
+    async fn promote(&self, loaded: Secret, version: &str) -> Result<()> {
         let now = self.deps.clock.now();
-        self.modify_with(name, None, RotationChange::Delete, |s| {
+        let name = loaded.name.clone();
+        self.modify_from(Some(loaded), &name, None, RotationChange::Delete, |s| {
             let old = s.with_stage(CURRENT).map(|v| v.id.clone());
             s.move_stage(CURRENT, version);
             if let Some(old) = old.filter(|o| o != version) {

@@ -796,10 +796,26 @@ impl SecretService {
         name: &str,
         new_version: Option<(&str, &SealedValue)>,
         rotation: RotationChange<'_>,
+        change: impl FnMut(&mut Secret) -> Result<()>,
+    ) -> Result<Secret> {
+        self.modify_from(None, name, new_version, rotation, change).await
+    }
+
+    /// As [`Self::modify_with`], trying first on `loaded`, a copy the caller read a moment ago
+    /// (a stale copy only costs a retry: the write checks the revision it was read at).
+    pub(crate) async fn modify_from(
+        &self,
+        mut loaded: Option<Secret>,
+        name: &str,
+        new_version: Option<(&str, &SealedValue)>,
+        rotation: RotationChange<'_>,
         mut change: impl FnMut(&mut Secret) -> Result<()>,
     ) -> Result<Secret> {
         for _ in 0..UPDATE_ATTEMPTS {
-            let mut s = self.load(name).await?;
+            let mut s = match loaded.take() {
+                Some(s) => s,
+                None => self.load(name).await?,
+            };
             change(&mut s)?;
             match self.deps.store.update_secret_rotation(&s, new_version, rotation).await {
                 Ok(()) => {
