@@ -13,13 +13,13 @@ pub struct Worker {
     jobs: mpsc::Sender<Job>,
 }
 
-/// The connection's thread has ended (its job panicked, or the process is going down).
+/// A call that got no answer: its job panicked, or the connection's thread has ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stopped;
 
 impl std::fmt::Display for Stopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the database connection's thread stopped")
+        f.write_str("the database call did not finish on its connection's thread")
     }
 }
 
