@@ -285,20 +285,24 @@ impl AuditTrail {
 
 async fn writer(deps: Deps, chain: Arc<Chain>, mut rx: mpsc::Receiver<Pending>) {
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        // The records go to the store as they are; only the answers stay here.
+        let (mut records, mut waiting) = (vec![first.record], vec![first.done]);
+        while records.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) => {
+                    records.push(p.record);
+                    waiting.push(p.done);
+                }
                 Err(_) => break,
             }
         }
-        let records = batch.iter().map(|p| p.record.clone()).collect();
+        let events = records.len();
         let outcome = deps.store.append_audit(records, chain.clone()).await.map_err(|e| {
-            tracing::error!(error = %e, events = batch.len(), "audit events could not be written; their requests fail");
+            tracing::error!(error = %e, events, "audit events could not be written; their requests fail");
             "the audit trail could not be written".to_string()
         });
-        for p in batch {
-            let _ = p.done.send(outcome.clone());
+        for done in waiting {
+            let _ = done.send(outcome.clone());
         }
     }
 }
