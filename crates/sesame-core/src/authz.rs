@@ -90,8 +90,9 @@ impl Authorizer {
         if let Some(p) = self.deps.caches.policies.get(&user.to_string()) {
             return Ok(p);
         }
+        let ticket = self.deps.caches.policies.ticket();
         let docs = self.load_identity_policies(user).await?;
-        Ok(self.deps.caches.policies.put(user.to_string(), docs))
+        Ok(self.deps.caches.policies.put_since(ticket, user.to_string(), docs))
     }
 
     async fn load_identity_policies(&self, user: &str) -> Result<Vec<PolicyDocument>> {

@@ -23,47 +23,72 @@ pub const SHARED_TTL: Duration = Duration::from_secs(1);
 pub const IMMUTABLE_TTL: Duration = Duration::from_secs(300);
 const MAX_ENTRIES: usize = 200_000;
 
+/// Entries with the time they were cached, and how many invalidations the map has seen.
+type Entries<K, V> = (HashMap<K, (Instant, Arc<V>)>, u64);
+
 pub struct TtlCache<K, V> {
     ttl: Duration,
-    map: Mutex<HashMap<K, (Instant, Arc<V>)>>,
+    map: Mutex<Entries<K, V>>,
 }
+
+/// Taken before reading the store for a fill: the fill is kept only if nothing was invalidated
+/// since, so that a read that raced a write cannot put back what the write just dropped.
+#[derive(Clone, Copy)]
+pub struct Ticket(u64);
 
 impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     pub fn new(ttl: Duration) -> Self {
-        TtlCache { ttl, map: Mutex::new(HashMap::new()) }
+        TtlCache { ttl, map: Mutex::new((HashMap::new(), 0)) }
     }
 
-    pub fn get(&self, k: &K) -> Option<Arc<V>> {
-        let map = self.map.lock().ok()?;
-        map.get(k).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.map.lock().map(|m| m.1).unwrap_or(u64::MAX))
     }
 
-    pub fn put(&self, k: K, v: V) -> Arc<V> {
+    /// Caches `v` unless something was invalidated since `ticket`; returns it either way.
+    pub fn put_since(&self, ticket: Ticket, k: K, v: V) -> Arc<V> {
         let v = Arc::new(v);
-        if let Ok(mut map) = self.map.lock() {
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
+        if let Ok(mut guard) = self.map.lock() {
+            let (map, invalidations) = &mut *guard;
+            if *invalidations == ticket.0 {
+                if map.len() >= MAX_ENTRIES {
+                    map.clear();
+                }
+                map.insert(k, (Instant::now(), v.clone()));
             }
-            map.insert(k, (Instant::now(), v.clone()));
         }
         v
     }
 
+    pub fn get(&self, k: &K) -> Option<Arc<V>> {
+        let guard = self.map.lock().ok()?;
+        guard.0.get(k).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
+    }
+
+    /// Caches `v` without a ticket: for values that never change once written.
+    pub fn put(&self, k: K, v: V) -> Arc<V> {
+        let ticket = self.ticket();
+        self.put_since(ticket, k, v)
+    }
+
     pub fn remove(&self, k: &K) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(k);
+        if let Ok(mut guard) = self.map.lock() {
+            guard.0.remove(k);
+            guard.1 += 1;
         }
     }
 
     pub fn clear(&self) {
-        if let Ok(mut map) = self.map.lock() {
-            map.clear();
+        if let Ok(mut guard) = self.map.lock() {
+            guard.0.clear();
+            guard.1 += 1;
         }
     }
 
     pub fn retain(&self, keep: impl Fn(&K) -> bool) {
-        if let Ok(mut map) = self.map.lock() {
-            map.retain(|k, _| keep(k));
+        if let Ok(mut guard) = self.map.lock() {
+            guard.0.retain(|k, _| keep(k));
+            guard.1 += 1;
         }
     }
 }
@@ -159,5 +184,18 @@ mod tests {
         c.put("b".into(), 2);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(c.get(&"b".into()), None, "expired");
+    }
+
+    #[test]
+    fn a_fill_that_raced_an_invalidation_is_not_kept() {
+        let c: TtlCache<String, u32> = TtlCache::new(Duration::from_secs(60));
+        let before = c.ticket();
+        // A write's invalidation lands while the reader is at the store.
+        c.remove(&"k".to_string());
+        assert_eq!(*c.put_since(before, "k".into(), 1), 1, "the reader still gets what it read");
+        assert_eq!(c.get(&"k".into()), None, "but the stale fill is not cached");
+        let after = c.ticket();
+        c.put_since(after, "k".into(), 2);
+        assert_eq!(c.get(&"k".into()).as_deref(), Some(&2), "a fill with no invalidation since is kept");
     }
 }

@@ -430,9 +430,10 @@ impl KeyService {
         if let Some(k) = self.deps.caches.keys.get(&id.to_string()) {
             return Ok(k);
         }
+        let ticket = self.deps.caches.keys.ticket();
         let key = self.deps.store.get_key(id).await?.ok_or_else(|| Error::KeyNotFound(id.to_string()))?;
         let tags = self.deps.store.get_tags("key", id).await?.into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
-        Ok(self.deps.caches.keys.put(id.to_string(), KeyEntry { key, tags }))
+        Ok(self.deps.caches.keys.put_since(ticket, id.to_string(), KeyEntry { key, tags }))
     }
 
     async fn resolve_cached(&self, key: &KeyRef) -> Result<std::sync::Arc<KeyEntry>> {

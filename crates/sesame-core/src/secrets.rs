@@ -61,11 +61,12 @@ impl SecretService {
         if let Some(e) = self.deps.caches.secrets.get(&name.to_string()) {
             return Ok(Some(e));
         }
+        let ticket = self.deps.caches.secrets.ticket();
         let Some(read) = self.deps.store.get_secret_for_read(name).await? else { return Ok(None) };
         if let Some((version, sealed)) = read.current {
             self.deps.caches.sealed.put((name.to_string(), version), sealed);
         }
-        Ok(Some(self.deps.caches.secrets.put(name.to_string(), SecretEntry::new(read.secret, read.tags))))
+        Ok(Some(self.deps.caches.secrets.put_since(ticket, name.to_string(), SecretEntry::new(read.secret, read.tags))))
     }
 
     /// A secret as authorization sees it: its ARN, tags and policy (just the ARN when it does
