@@ -258,6 +258,14 @@ pub struct Rotation {
 pub enum RotationChange<'a> {
     Keep,
     Put(&'a Rotation),
+    /// Put, with the record's lease taken for `owner` until `until`; the write fails with
+    /// `Conflict` when another owner's lease is still running at `now`.
+    Start {
+        rotation: &'a Rotation,
+        owner: &'a str,
+        until: Timestamp,
+        now: Timestamp,
+    },
     Delete,
 }
 

@@ -191,18 +191,19 @@ impl SecretService {
                 return Err(Error::Throttling(format!("secret {name} is being rotated to version {p}; try again later")));
             }
         }
-        let version = match pending {
-            Some(p) => p,
+        let (version, started) = match pending {
+            Some(p) => (p, None),
             None => {
                 let hour_ago = self.deps.clock.now().seconds() - 3_600;
                 let limit = self.deps.limits.max_rotations_per_hour;
                 if s.versions.iter().filter(|v| v.created.seconds() > hour_ago).count() >= limit {
                     return Err(Error::Throttling(format!("secret {name} was rotated {limit} times in the last hour")));
                 }
-                self.stage_pending(&s, &cfg, version_id).await?
+                let (version, attempt, staged) = self.stage_pending(&s, &cfg, version_id).await?;
+                (version, Some((attempt, staged)))
             }
         };
-        self.finish(name, &cfg, &version).await?;
+        self.finish(name, &cfg, &version, started).await?;
         Ok(version)
     }
 
@@ -233,8 +234,10 @@ impl SecretService {
         self.seal(&key, &s.name, id, account_value(&target, password.expose_secret()).expose_secret().as_bytes())
     }
 
-    /// Step 1: the new password, sealed under ACSPending, and the attempt record, in one write.
-    async fn stage_pending(&self, s: &Secret, cfg: &RdsConfig, version_id: Option<&str>) -> Result<String> {
+    /// Step 1: the new password, sealed under ACSPending, and the attempt record with this
+    /// worker's lease on it, in one write. Returns the version, the record and the secret as
+    /// written.
+    async fn stage_pending(&self, s: &Secret, cfg: &RdsConfig, version_id: Option<&str>) -> Result<(String, Rotation, Secret)> {
         let id = match version_id {
             Some(v) => v.to_string(),
             None => new_version_id()?,
@@ -250,28 +253,53 @@ impl SecretService {
             last_error: String::new(),
             next_retry: now,
         };
-        self.modify_from(Some(s.clone()), &s.name, Some((&id, &sealed)), RotationChange::Put(&attempt), |s| {
-            if let Some(p) = s.with_stage(PENDING) {
-                return Err(Error::Throttling(format!("secret {} is being rotated to version {}; try again later", s.name, p.id)));
-            }
-            if s.version(&id).is_some() {
-                return Err(Error::ResourceExist(format!("version {id} of secret {}", s.name)));
-            }
-            s.versions.push(SecretVersion { id: id.clone(), created: now, data_type: "text".into(), stages: vec![PENDING.into()] });
-            Ok(())
-        })
-        .await?;
+        let until = now.plus_seconds(self.deps.limits.rotation_lease_secs);
+        let start = RotationChange::Start { rotation: &attempt, owner: &self.worker_id, until, now };
+        let staged = self
+            .modify_from(Some(s.clone()), &s.name, Some((&id, &sealed)), start, |s| {
+                if let Some(p) = s.with_stage(PENDING) {
+                    return Err(Error::Throttling(format!("secret {} is being rotated to version {}; try again later", s.name, p.id)));
+                }
+                if s.version(&id).is_some() {
+                    return Err(Error::ResourceExist(format!("version {id} of secret {}", s.name)));
+                }
+                s.versions.push(SecretVersion { id: id.clone(), created: now, data_type: "text".into(), stages: vec![PENDING.into()] });
+                Ok(())
+            })
+            .await?;
         // Version values never change: the next step reads this one from the cache.
         self.deps.caches.sealed.put((s.name.clone(), id.clone()), sealed);
         crash_point("PendingStored");
-        Ok(id)
+        Ok((id, attempt, staged))
     }
 
     /// Steps 2–4, from wherever the record says the attempt stopped. A failure is recorded for
     /// the scheduler's retry and returned.
-    async fn finish(&self, name: &str, cfg: &RdsConfig, version: &str) -> Result<()> {
+    /// `started` is the record and secret `stage_pending` has just written, lease included;
+    /// without it the record is read and leased here.
+    async fn finish(&self, name: &str, cfg: &RdsConfig, version: &str, started: Option<(Rotation, Secret)>) -> Result<()> {
+        let (mut attempt, s, now) = match started {
+            Some((attempt, s)) => {
+                let at = attempt.started;
+                (attempt, s, at)
+            }
+            None => self.lease_attempt(name, version).await?,
+        };
+        let result = async {
+            let account = self.account_at(&s, version).await?;
+            let current =
+                self.account_with(&s, CURRENT).await?.ok_or_else(|| Error::internal(format!("secret {name} has no ACSCurrent")))?;
+            self.apply_and_verify(cfg, &mut attempt, &account, &current, now).await
+        }
+        .await;
+        self.conclude(name, cfg, version, attempt, s, result).await
+    }
+
+    /// Resuming: the attempt's record (a fresh one if it names another version), leased to this
+    /// worker, and the secret as it is now; with the time the lease was taken.
+    async fn lease_attempt(&self, name: &str, version: &str) -> Result<(Rotation, Secret, sesame_api::Timestamp)> {
         let now = self.deps.clock.now();
-        let mut attempt = match self.deps.store.get_rotation(name).await? {
+        let attempt = match self.deps.store.get_rotation(name).await? {
             Some(a) if a.version_id == version => a,
             // A pending version without its record cannot happen (they are written together);
             // redo everything rather than trust a stale record.
@@ -291,13 +319,20 @@ impl SecretService {
             return Err(Error::Throttling(format!("secret {name} is being rotated by another worker; try again later")));
         }
         let s = self.load(name).await?;
-        let result = async {
-            let account = self.account_at(&s, version).await?;
-            let current =
-                self.account_with(&s, CURRENT).await?.ok_or_else(|| Error::internal(format!("secret {name} has no ACSCurrent")))?;
-            self.apply_and_verify(cfg, &mut attempt, &account, &current, now).await
-        }
-        .await;
+        Ok((attempt, s, now))
+    }
+
+    /// Step 4 after a successful attempt; after a failed one, the record of the failure.
+    async fn conclude(
+        &self,
+        name: &str,
+        cfg: &RdsConfig,
+        version: &str,
+        mut attempt: Rotation,
+        s: Secret,
+        result: Result<(), Failure>,
+    ) -> Result<()> {
+        let now = self.deps.clock.now();
         match result {
             Ok(()) => self.promote(s, version).await,
             Err(f) if f.fresh_password => {

@@ -384,7 +384,26 @@ async fn rotations(store: &dyn Store) {
     store.release_rotation("rds/app", "node-b").await.unwrap();
     assert!(store.lease_rotation("rds/app", "node-a", Timestamp(1500), Timestamp(1301)).await.unwrap(), "a released lease is free");
     assert!(!store.lease_rotation("rds/none", "node-a", Timestamp(1500), Timestamp(1301)).await.unwrap(), "no record, no lease");
-    store.release_rotation("rds/app", "node-a").await.unwrap();
+
+    // Starting an attempt takes its lease in the same write, and never over another's lease.
+    let current = store.get_secret("rds/app").await.unwrap().unwrap();
+    let start = |owner: &'static str, now: i64| RotationChange::Start {
+        rotation: &attempt,
+        owner,
+        until: Timestamp(now + 60),
+        now: Timestamp(now),
+    };
+    assert!(
+        matches!(store.update_secret_rotation(&current, None, start("node-b", 1302)).await, Err(StoreError::Conflict)),
+        "node-a's lease runs until 1500"
+    );
+    assert_eq!(store.get_secret("rds/app").await.unwrap().unwrap().revision, current.revision, "the refused start wrote nothing");
+    store.update_secret_rotation(&current, None, start("node-a", 1302)).await.unwrap();
+    assert!(!store.lease_rotation("rds/app", "node-b", Timestamp(1400), Timestamp(1310)).await.unwrap(), "the start took the lease");
+    let current = store.get_secret("rds/app").await.unwrap().unwrap();
+    store.update_secret_rotation(&current, None, start("node-b", 1363)).await.unwrap();
+    assert!(!store.lease_rotation("rds/app", "node-a", Timestamp(1500), Timestamp(1364)).await.unwrap(), "past its end, node-b took it");
+    store.release_rotation("rds/app", "node-b").await.unwrap();
 
     let failed = Rotation {
         attempts: 1,

@@ -477,17 +477,30 @@ fn secret_from_row(r: &Row<'_>) -> rusqlite::Result<Secret> {
     })
 }
 
-fn write_rotation(tx: &Transaction<'_>, change: RotationChange<'_>, secret: &str) -> rusqlite::Result<()> {
+fn write_rotation(tx: &Transaction<'_>, change: RotationChange<'_>, secret: &str) -> StoreResult<()> {
     match change {
         RotationChange::Keep => Ok(()),
-        RotationChange::Delete => tx.execute("DELETE FROM rotations WHERE secret = ?1", [secret]).map(drop),
+        RotationChange::Delete => tx.execute("DELETE FROM rotations WHERE secret = ?1", [secret]).map(drop).map_err(map_err),
         RotationChange::Put(r) => tx
             .execute(
                 "INSERT INTO rotations (secret, version_id, step, started, attempts, last_error, next_retry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(secret) DO UPDATE SET version_id = excluded.version_id, step = excluded.step, started = excluded.started, attempts = excluded.attempts, last_error = excluded.last_error, next_retry = excluded.next_retry",
                 params![r.secret, r.version_id, r.step.as_str(), r.started.0, r.attempts, r.last_error, r.next_retry.0],
             )
-            .map(drop),
+            .map(drop)
+            .map_err(map_err),
+        RotationChange::Start { rotation: r, owner, until, now } => {
+            let written = tx
+                .execute(
+                    "INSERT INTO rotations (secret, version_id, step, started, attempts, last_error, next_retry, lease_owner, lease_until)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT(secret) DO UPDATE SET version_id = excluded.version_id, step = excluded.step, started = excluded.started, attempts = excluded.attempts, last_error = excluded.last_error, next_retry = excluded.next_retry, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
+                     WHERE rotations.lease_until <= ?10 OR rotations.lease_owner = excluded.lease_owner",
+                    params![r.secret, r.version_id, r.step.as_str(), r.started.0, r.attempts, r.last_error, r.next_retry.0, owner, until.0, now.0],
+                )
+                .map_err(map_err)?;
+            if written == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+        }
     }
 }
 
@@ -1189,10 +1202,11 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let s = secret.clone();
         let new_version = new_version.map(|(id, v)| (id.to_string(), v.clone()));
-        let rotation: Option<Option<Rotation>> = match rotation {
+        let rotation: Option<Option<(Rotation, Option<(String, Timestamp, Timestamp)>)>> = match rotation {
             RotationChange::Keep => None,
             RotationChange::Delete => Some(None),
-            RotationChange::Put(r) => Some(Some(r.clone())),
+            RotationChange::Put(r) => Some(Some((r.clone(), None))),
+            RotationChange::Start { rotation, owner, until, now } => Some(Some((rotation.clone(), Some((owner.to_string(), until, now))))),
         };
         self.with(move |c| {
             let tx = c.transaction().map_err(backend)?;
@@ -1221,9 +1235,10 @@ impl Store for SqliteStore {
             let change = match &rotation {
                 None => RotationChange::Keep,
                 Some(None) => RotationChange::Delete,
-                Some(Some(r)) => RotationChange::Put(r),
+                Some(Some((r, None))) => RotationChange::Put(r),
+                Some(Some((r, Some((owner, until, now))))) => RotationChange::Start { rotation: r, owner, until: *until, now: *now },
             };
-            write_rotation(&tx, change, &s.name).map_err(map_err)?;
+            write_rotation(&tx, change, &s.name)?;
             tx.commit().map_err(backend)
         })
         .await
@@ -1271,7 +1286,7 @@ impl Store for SqliteStore {
         let r = rotation.clone();
         self.with(move |c| {
             let tx = c.transaction().map_err(backend)?;
-            write_rotation(&tx, RotationChange::Put(&r), &r.secret).map_err(map_err)?;
+            write_rotation(&tx, RotationChange::Put(&r), &r.secret)?;
             tx.commit().map_err(backend)
         })
         .await
