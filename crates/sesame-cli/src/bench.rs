@@ -424,20 +424,17 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
     });
     let get = load(&authority_of(endpoint)?, a.connections, Duration::from_secs(a.duration), make).await?;
     println!("{}", get.line(&format!("GetSecretValue @ {size}")));
-    // Each figure is the median of several calls, so one cold read does not decide it.
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    // Each figure is the median of several calls (`summarize`'s p50), so one cold read does not
+    // decide it.
     let mut pages = Vec::new();
     for page in [1, (size / 100 / 2).max(1), (size / 100).max(1)] {
         let mut times = Vec::new();
         for _ in 0..PAGE_CALLS {
             let t = Instant::now();
             c.call("ListSecrets", &[("PageSize", "100"), ("PageNumber", &page.to_string())]).await?;
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            times.push(t.elapsed());
         }
-        pages.push(median(times));
+        pages.push(summarize(times).1);
     }
     println!(
         "{:<28} first, middle, last page of 100: {:.2} / {:.2} / {:.2} ms",
@@ -454,9 +451,9 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
         let version = format!("r{n}-{}", sesame_crypto::random::id_suffix(6)?);
         let t = Instant::now();
         c.call("PutSecretValue", &[("SecretName", &name), ("VersionId", &version), ("SecretData", "rotated value")]).await?;
-        rotations.push(t.elapsed().as_secs_f64() * 1000.0);
+        rotations.push(t.elapsed());
     }
-    let rotation = median(rotations);
+    let rotation = summarize(rotations).1;
     println!("{:<28} {rotation:.2} ms (median of {ROTATIONS})", format!("PutSecretValue @ {size}"));
     let rss = rss_kib(pid).unwrap_or_default();
     println!("{:<28} {} MiB", format!("server RSS @ {size}"), rss / 1024);

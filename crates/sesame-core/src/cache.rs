@@ -51,10 +51,7 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
         if let Ok(mut guard) = self.map.lock() {
             let (map, invalidations) = &mut *guard;
             if *invalidations == ticket.0 {
-                if map.len() >= MAX_ENTRIES {
-                    map.clear();
-                }
-                map.insert(k, (Instant::now(), v.clone()));
+                insert(map, k, v.clone());
             }
         }
         v
@@ -67,8 +64,11 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
 
     /// Caches `v` without a ticket: for values that never change once written.
     pub fn put(&self, k: K, v: V) -> Arc<V> {
-        let ticket = self.ticket();
-        self.put_since(ticket, k, v)
+        let v = Arc::new(v);
+        if let Ok(mut guard) = self.map.lock() {
+            insert(&mut guard.0, k, v.clone());
+        }
+        v
     }
 
     pub fn remove(&self, k: &K) {
@@ -91,6 +91,14 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
             guard.1 += 1;
         }
     }
+}
+
+/// Adds an entry, emptying the map first when it is full.
+fn insert<K: Eq + Hash, V>(map: &mut HashMap<K, (Instant, Arc<V>)>, k: K, v: Arc<V>) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(k, (Instant::now(), v));
 }
 
 /// A secret's metadata with its tags and parsed policy, as authorization and GetSecretValue

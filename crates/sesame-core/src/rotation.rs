@@ -341,8 +341,8 @@ impl SecretService {
                 let retry = self.fail_attempt(&mut attempt, &f.error);
                 let old = attempt.version_id.clone();
                 attempt.version_id = new_version_id()?;
-                let cfg_secret = self.load(name).await?;
-                let sealed = self.seal_next(&cfg_secret, cfg, &attempt.version_id).await?;
+                // The stages have not moved: this worker holds the rotation's lease.
+                let sealed = self.seal_next(&s, cfg, &attempt.version_id).await?;
                 let new_id = attempt.version_id.clone();
                 self.modify_with(name, Some((&new_id, &sealed)), RotationChange::Put(&attempt), |s| {
                     for v in &mut s.versions {

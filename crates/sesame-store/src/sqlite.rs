@@ -308,11 +308,10 @@ fn map_err(e: rusqlite::Error) -> StoreError {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let audit_file = audit_path(path);
         let main = Connection::open(path).map_err(backend)?;
-        let audit = Connection::open(audit_path(path)).map_err(backend)?;
-        let mut store = Self::init(main, audit, Some(path))?;
-        store._checkpointer = Some(start_checkpointer(&audit_path(path))?);
-        Ok(store)
+        let store = Self::init(main, Connection::open(&audit_file).map_err(backend)?, Some(path))?;
+        Ok(SqliteStore { _checkpointer: Some(start_checkpointer(&audit_file)?), ..store })
     }
 
     pub fn open_in_memory() -> StoreResult<SqliteStore> {
@@ -381,15 +380,15 @@ fn move_audit(main: &Connection, audit: &mut Connection, path: Option<&Path>) ->
         let path = path.ok_or_else(|| StoreError::Backend("an in-memory store holds old audit events".into()))?;
         audit.execute("ATTACH DATABASE ?1 AS old", [path.to_string_lossy()]).map_err(backend)?;
         let tx = audit.transaction().map_err(backend)?;
-        tx.execute_batch(
-            "INSERT OR IGNORE INTO audit_events SELECT * FROM old.audit_events;
-             INSERT OR REPLACE INTO meta SELECT key, value FROM old.meta WHERE key = 'audit_head';",
-        )
-        .map_err(backend)?;
+        tx.execute_batch("INSERT OR IGNORE INTO audit_events SELECT * FROM old.audit_events").map_err(backend)?;
+        tx.execute("INSERT OR REPLACE INTO meta SELECT key, value FROM old.meta WHERE key = ?1", [AUDIT_HEAD]).map_err(backend)?;
         tx.commit().map_err(backend)?;
         audit.execute_batch("DETACH DATABASE old").map_err(backend)?;
     }
-    main.execute_batch("BEGIN; DROP TABLE audit_events; DELETE FROM meta WHERE key = 'audit_head'; COMMIT;").map_err(backend)
+    let tx = main.unchecked_transaction().map_err(backend)?;
+    tx.execute_batch("DROP TABLE audit_events").map_err(backend)?;
+    tx.execute("DELETE FROM meta WHERE key = ?1", [AUDIT_HEAD]).map_err(backend)?;
+    tx.commit().map_err(backend)
 }
 
 fn migrate(conn: &mut Connection) -> StoreResult<()> {

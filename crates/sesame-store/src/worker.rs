@@ -61,7 +61,6 @@ mod tests {
         for call in calls {
             call.await.unwrap();
         }
-        #[allow(clippy::panic)]
         let failed = w.run(|_| panic!("a job that panics")).await;
         assert_eq!(failed, Err(Stopped));
         let order: Vec<i64> = w
