@@ -1,7 +1,8 @@
 //! The one HTTP endpoint. Handlers stay thin: gather the request, authenticate, parse the
 //! action into a typed request, call one service, render.
 
-use crate::auth::{self, NonceCache, SignedRequest};
+use crate::auth::{self, SignedRequest};
+use crate::nonces::NonceCache;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
