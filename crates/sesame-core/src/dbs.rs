@@ -9,7 +9,7 @@ use crate::model::DbInstance;
 use crate::store::StoreError;
 use crate::{Ctx, Deps, to_value};
 use secrecy::SecretString;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sesame_api::Error;
 use sesame_api::error::Result;
 use sesame_api::kms::{EncryptionContext, KeyRef};
@@ -26,9 +26,7 @@ pub struct DbService {
 }
 
 fn seal_context(id: &str) -> EncryptionContext {
-    let mut m = Map::new();
-    m.insert("sesame:db-instance".into(), Value::String(id.into()));
-    EncryptionContext::from_map(&m)
+    EncryptionContext::of(&[("sesame:db-instance", id)])
 }
 
 /// Turns an engine's refusal into the wire vocabulary, naming the server but never a password.

@@ -36,10 +36,7 @@ pub struct SecretService {
 
 /// What a version's data key and value are bound to.
 fn seal_context(name: &str, version_id: &str) -> EncryptionContext {
-    let mut m = Map::new();
-    m.insert("sesame:secret".into(), Value::String(name.into()));
-    m.insert("sesame:version".into(), Value::String(version_id.into()));
-    EncryptionContext::from_map(&m)
+    EncryptionContext::of(&[("sesame:secret", name), ("sesame:version", version_id)])
 }
 
 fn not_found(name: &str) -> Error {
