@@ -8,7 +8,7 @@
 //! reference-counted: key material is zeroed when the last holder drops it.
 
 use crate::identity::Credential;
-use crate::model::{Key, SealedValue, Secret};
+use crate::model::{DbInstance, Key, SealedValue, Secret};
 use crate::policy::{DocKind, PolicyDocument};
 use sesame_api::secrets::Tag;
 use sesame_crypto::KeyMaterial;
@@ -136,6 +136,7 @@ pub struct Caches {
     pub sealed: TtlCache<(String, String), SealedValue>,
     pub keys: TtlCache<String, KeyEntry>,
     pub material: TtlCache<(String, String), KeyMaterial>,
+    pub db_instances: TtlCache<String, DbInstance>,
 }
 
 impl Default for Caches {
@@ -147,6 +148,7 @@ impl Default for Caches {
             sealed: TtlCache::new(IMMUTABLE_TTL),
             keys: TtlCache::new(SHARED_TTL),
             material: TtlCache::new(IMMUTABLE_TTL),
+            db_instances: TtlCache::new(SHARED_TTL),
         }
     }
 }

@@ -90,7 +90,9 @@ impl DbService {
                 to_value(DescribeAttributeResponse { items: AttributeItems { db_instance_attribute: vec![info(&db)] } })
             }
             DbRequest::DeregisterDBInstance { id } => {
-                if !self.deps.store.delete_db_instance(&id).await? {
+                let deleted = self.deps.store.delete_db_instance(&id).await?;
+                self.deps.caches.db_instances.remove(&id);
+                if !deleted {
                     return Err(Error::DbInstanceNotFound(id));
                 }
                 to_value(RegisterResponse { db_instance_id: id })
@@ -105,7 +107,19 @@ impl DbService {
         }
     }
 
+    /// A registered instance, through the cache (a rotation reads it every time).
     pub async fn get(&self, id: &str) -> Result<DbInstance> {
+        let cache = &self.deps.caches.db_instances;
+        if let Some(db) = cache.get(&id.to_string()) {
+            return Ok(DbInstance::clone(&db));
+        }
+        let ticket = cache.ticket();
+        let db = self.load(id).await?;
+        Ok(DbInstance::clone(&cache.put_since(ticket, id.to_string(), db)))
+    }
+
+    /// A registered instance as stored now, for changing it.
+    async fn load(&self, id: &str) -> Result<DbInstance> {
         self.deps.store.get_db_instance(id).await?.ok_or_else(|| Error::DbInstanceNotFound(id.to_string()))
     }
 
@@ -172,7 +186,7 @@ impl DbService {
     }
 
     async fn modify(&self, id: &str, f: DbInstanceFields) -> Result<()> {
-        let mut db = self.get(id).await?;
+        let mut db = self.load(id).await?;
         let key = self.keys.resolve(&KeyRef::Id(db.key_id.clone())).await?;
         let password = match &f.admin_password {
             Some(p) => {
@@ -197,7 +211,9 @@ impl DbService {
         }
         // The changed settings must still log on.
         self.engines.engine(target(&db, password)?).map_err(|e| engine_error(&db, e))?.ping().await.map_err(|e| engine_error(&db, e))?;
-        match self.deps.store.update_db_instance(&db).await {
+        let updated = self.deps.store.update_db_instance(&db).await;
+        self.deps.caches.db_instances.remove(&id.to_string());
+        match updated {
             Err(StoreError::Conflict) => {
                 Err(Error::Throttling(format!("database instance {id} is being changed by another request; retry")))
             }

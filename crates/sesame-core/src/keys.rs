@@ -436,7 +436,9 @@ impl KeyService {
         Ok(self.deps.caches.keys.put_since(ticket, id.to_string(), KeyEntry { key, tags }))
     }
 
-    async fn resolve_cached(&self, key: &KeyRef) -> Result<std::sync::Arc<KeyEntry>> {
+    /// The key through the cache, as Encrypt and GenerateDataKey use it (sealing a secret's new
+    /// version too: at most `SHARED_TTL` old when another process changed the key).
+    pub(crate) async fn resolve_cached(&self, key: &KeyRef) -> Result<std::sync::Arc<KeyEntry>> {
         let id = match key {
             KeyRef::Id(id) => id.clone(),
             KeyRef::Alias(name) => self.deps.store.get_alias(name).await?.ok_or_else(|| Error::AliasNotFound(name.clone()))?.key_id,

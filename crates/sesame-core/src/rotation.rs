@@ -230,8 +230,8 @@ impl SecretService {
             },
         };
         let password = generate_password().map_err(Error::internal)?;
-        let key = self.keys.resolve(&KeyRef::Id(s.key_id.clone())).await?;
-        self.seal(&key, &s.name, id, account_value(&target, password.expose_secret()).expose_secret().as_bytes())
+        let key = self.keys.resolve_cached(&KeyRef::Id(s.key_id.clone())).await?;
+        self.seal(&key.key, &s.name, id, account_value(&target, password.expose_secret()).expose_secret().as_bytes())
     }
 
     /// Step 1: the new password, sealed under ACSPending, and the attempt record with this

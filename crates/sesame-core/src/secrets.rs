@@ -738,8 +738,8 @@ impl SecretService {
                 version_stages: stages(existing),
             });
         }
-        let key = self.keys.resolve(&KeyRef::Id(s.key_id.clone())).await?;
-        let sealed = self.seal(&key, name, version_id, data.expose_secret().as_bytes())?;
+        let key = self.keys.resolve_cached(&KeyRef::Id(s.key_id.clone())).await?;
+        let sealed = self.seal(&key.key, name, version_id, data.expose_secret().as_bytes())?;
         let labels = wanted.unwrap_or_else(|| vec![CURRENT.to_string()]);
         let now = self.deps.clock.now();
         let s = self
