@@ -6,6 +6,9 @@
 //! the capacity, the earliest second is forgotten early and requests whose window closes in it or
 //! before are refused from then on: under a flood the accepted window narrows (at 20,000 requests
 //! a second it still holds the last 50 seconds); replays never get through.
+//!
+//! The fingerprints are keyed with a random per-process key, so no one can aim two nonces at one
+//! fingerprint; by chance a fresh request is taken for a replay with odds of n / 2^64 (n entries).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
