@@ -31,13 +31,17 @@ pub enum CryptoError {
 
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0x0f)] as char);
+        push_hex(&mut s, *b, b"0123456789abcdef");
     }
     s
+}
+
+/// Appends one byte as two hex digits from `digits` (lower- or upper-case).
+pub(crate) fn push_hex(s: &mut String, byte: u8, digits: &[u8; 16]) {
+    s.push(char::from(digits[usize::from(byte >> 4)]));
+    s.push(char::from(digits[usize::from(byte & 0x0f)]));
 }
 
 /// Decodes hex (either case); `None` on odd length or a non-hex digit.

@@ -65,7 +65,6 @@ fn fill_id_bytes(out: &mut [u8; 16]) -> Result<(), CryptoError> {
 
 /// A random version-4 UUID, upper-case as Alibaba's RequestIds are.
 pub fn uuid() -> Result<String, CryptoError> {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let mut b = [0u8; 16];
     fill_id_bytes(&mut b)?;
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -75,8 +74,7 @@ pub fn uuid() -> Result<String, CryptoError> {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        s.push(DIGITS[usize::from(byte >> 4)] as char);
-        s.push(DIGITS[usize::from(byte & 0x0f)] as char);
+        crate::push_hex(&mut s, *byte, b"0123456789ABCDEF");
     }
     Ok(s)
 }
