@@ -87,12 +87,7 @@ impl Authorizer {
 
     /// A user's policies, parsed, through the cache.
     async fn identity_policies(&self, user: &str) -> Result<std::sync::Arc<Vec<PolicyDocument>>> {
-        if let Some(p) = self.deps.caches.policies.get(&user.to_string()) {
-            return Ok(p);
-        }
-        let ticket = self.deps.caches.policies.ticket();
-        let docs = self.load_identity_policies(user).await?;
-        Ok(self.deps.caches.policies.put_since(ticket, user.to_string(), docs))
+        self.deps.caches.policies.get_or_load(user.to_string(), self.load_identity_policies(user)).await
     }
 
     async fn load_identity_policies(&self, user: &str) -> Result<Vec<PolicyDocument>> {

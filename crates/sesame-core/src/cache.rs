@@ -32,21 +32,41 @@ pub struct TtlCache<K, V> {
 }
 
 /// Taken before reading the store for a fill: the fill is kept only if nothing was invalidated
-/// since, so that a read that raced a write cannot put back what the write just dropped.
+/// since.
 #[derive(Clone, Copy)]
-pub struct Ticket(u64);
+struct Ticket(u64);
 
 impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     pub fn new(ttl: Duration) -> Self {
         TtlCache { ttl, map: Mutex::new((HashMap::new(), 0)) }
     }
 
-    pub fn ticket(&self) -> Ticket {
+    /// The cached value, or the one `load` reads from the store, which is cached unless an
+    /// invalidation landed while it was being read (a read that raced a write must not put back
+    /// what the write just dropped).
+    pub async fn get_or_load<E>(&self, k: K, load: impl Future<Output = Result<V, E>>) -> Result<Arc<V>, E> {
+        if let Some(v) = self.get(&k) {
+            return Ok(v);
+        }
+        let ticket = self.ticket();
+        Ok(self.put_since(ticket, k, load.await?))
+    }
+
+    /// As [`Self::get_or_load`], for things that may not exist (an absence is not cached).
+    pub async fn get_or_find<E>(&self, k: K, find: impl Future<Output = Result<Option<V>, E>>) -> Result<Option<Arc<V>>, E> {
+        if let Some(v) = self.get(&k) {
+            return Ok(Some(v));
+        }
+        let ticket = self.ticket();
+        Ok(find.await?.map(|v| self.put_since(ticket, k, v)))
+    }
+
+    fn ticket(&self) -> Ticket {
         Ticket(self.map.lock().map(|m| m.1).unwrap_or(u64::MAX))
     }
 
     /// Caches `v` unless something was invalidated since `ticket`; returns it either way.
-    pub fn put_since(&self, ticket: Ticket, k: K, v: V) -> Arc<V> {
+    fn put_since(&self, ticket: Ticket, k: K, v: V) -> Arc<V> {
         let v = Arc::new(v);
         if let Ok(mut guard) = self.map.lock() {
             let (map, invalidations) = &mut *guard;

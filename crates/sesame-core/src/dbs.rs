@@ -109,13 +109,7 @@ impl DbService {
 
     /// A registered instance, through the cache (a rotation reads it every time).
     pub async fn get(&self, id: &str) -> Result<DbInstance> {
-        let cache = &self.deps.caches.db_instances;
-        if let Some(db) = cache.get(&id.to_string()) {
-            return Ok(DbInstance::clone(&db));
-        }
-        let ticket = cache.ticket();
-        let db = self.load(id).await?;
-        Ok(DbInstance::clone(&cache.put_since(ticket, id.to_string(), db)))
+        Ok(DbInstance::clone(&*self.deps.caches.db_instances.get_or_load(id.to_string(), self.load(id)).await?))
     }
 
     /// A registered instance as stored now, for changing it.

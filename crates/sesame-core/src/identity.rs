@@ -406,14 +406,12 @@ impl IdentityService {
     /// The credential behind an access key id, or `None` when there is no such key. Served
     /// from the cache when it can be (`cache.rs`).
     pub async fn credential(&self, id: &str) -> Result<Option<Arc<Credential>>> {
-        if let Some(c) = self.deps.caches.credentials.get(&id.to_string()) {
-            return Ok(Some(c));
-        }
-        let ticket = self.deps.caches.credentials.ticket();
-        let Some(row) = self.deps.store.get_access_key(id).await? else { return Ok(None) };
-        let bytes = self.deps.root.unwrap_bytes(&seal_context(&row.id), &row.sealed_secret).map_err(Error::internal)?;
-        let secret = String::from_utf8(bytes).map_err(|_| Error::internal("access key secret is not UTF-8"))?;
-        let cred = Credential { id: row.id, user: row.user, enabled: row.enabled, secret: SecretKey(secret) };
-        Ok(Some(self.deps.caches.credentials.put_since(ticket, id.to_string(), cred)))
+        let find = async {
+            let Some(row) = self.deps.store.get_access_key(id).await? else { return Ok(None) };
+            let bytes = self.deps.root.unwrap_bytes(&seal_context(&row.id), &row.sealed_secret).map_err(Error::internal)?;
+            let secret = String::from_utf8(bytes).map_err(|_| Error::internal("access key secret is not UTF-8"))?;
+            Ok(Some(Credential { id: row.id, user: row.user, enabled: row.enabled, secret: SecretKey(secret) }))
+        };
+        self.deps.caches.credentials.get_or_find(id.to_string(), find).await
     }
 }

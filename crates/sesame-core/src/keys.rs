@@ -427,13 +427,12 @@ impl KeyService {
     /// A key and its tags by id through the cache: the read path of authorization and of the
     /// cryptographic operations. Changes that must see the stored key (`modify`) use `resolve`.
     async fn cached_key(&self, id: &str) -> Result<std::sync::Arc<KeyEntry>> {
-        if let Some(k) = self.deps.caches.keys.get(&id.to_string()) {
-            return Ok(k);
-        }
-        let ticket = self.deps.caches.keys.ticket();
-        let key = self.deps.store.get_key(id).await?.ok_or_else(|| Error::KeyNotFound(id.to_string()))?;
-        let tags = self.deps.store.get_tags("key", id).await?.into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
-        Ok(self.deps.caches.keys.put_since(ticket, id.to_string(), KeyEntry { key, tags }))
+        let load = async {
+            let key = self.deps.store.get_key(id).await?.ok_or_else(|| Error::KeyNotFound(id.to_string()))?;
+            let tags = self.deps.store.get_tags("key", id).await?.into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
+            Ok(KeyEntry { key, tags })
+        };
+        self.deps.caches.keys.get_or_load(id.to_string(), load).await
     }
 
     /// The key through the cache, as Encrypt and GenerateDataKey use it (sealing a secret's new

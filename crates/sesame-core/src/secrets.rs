@@ -55,15 +55,14 @@ impl SecretService {
 
     /// A secret's metadata and tags through the cache (the GetSecretValue path).
     async fn cached(&self, name: &str) -> Result<Option<Arc<SecretEntry>>> {
-        if let Some(e) = self.deps.caches.secrets.get(&name.to_string()) {
-            return Ok(Some(e));
-        }
-        let ticket = self.deps.caches.secrets.ticket();
-        let Some(read) = self.deps.store.get_secret_for_read(name).await? else { return Ok(None) };
-        if let Some((version, sealed)) = read.current {
-            self.deps.caches.sealed.put((name.to_string(), version), sealed);
-        }
-        Ok(Some(self.deps.caches.secrets.put_since(ticket, name.to_string(), SecretEntry::new(read.secret, read.tags))))
+        let find = async {
+            let Some(read) = self.deps.store.get_secret_for_read(name).await? else { return Ok(None) };
+            if let Some((version, sealed)) = read.current {
+                self.deps.caches.sealed.put((name.to_string(), version), sealed);
+            }
+            Ok(Some(SecretEntry::new(read.secret, read.tags)))
+        };
+        self.deps.caches.secrets.get_or_find(name.to_string(), find).await
     }
 
     /// A secret as authorization sees it: its ARN, tags and policy (just the ARN when it does

@@ -136,11 +136,7 @@ impl DmsStore {
         key: String,
         read: impl FnOnce(&mut Connection) -> rusqlite::Result<Option<Instance>> + Send + 'static,
     ) -> Result<Option<Instance>, Error> {
-        if let Some(i) = self.instances.get(&key) {
-            return Ok(Some(Instance::clone(&i)));
-        }
-        let ticket = self.instances.ticket();
-        Ok(self.with(read).await?.map(|i| Instance::clone(&self.instances.put_since(ticket, key, i))))
+        Ok(self.instances.get_or_find(key, self.with(read)).await?.map(|i| Instance::clone(&i)))
     }
 
     /// Runs `f` on the connection's own thread.
