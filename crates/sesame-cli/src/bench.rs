@@ -66,7 +66,7 @@ pub struct ApiArgs {
     /// Send the requests to this URL instead (they are signed for the server all the same)
     #[arg(long)]
     target: Option<String>,
-    /// Also measure a bare axum server with the same generator and requests, and print ratios
+    /// Also measure a bare axum server (a process of its own) with the same generator and requests, and print ratios
     #[arg(long)]
     ceiling: bool,
     #[command(flatten)]
@@ -153,6 +153,36 @@ pub fn spawn_server() -> Result<Spawned> {
     std::thread::spawn(move || for _ in lines {});
     let (id, secret) = crate::config::load_credentials(&dir)?.context("the server wrote no credentials")?;
     Ok(Spawned { child, endpoint, id, secret, dir })
+}
+
+/// A child process stopped on drop.
+pub struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `sesame bench serve-fixed` as a process of its own, as the server it is compared with
+/// is: inside the generator's process it would share the generator's runtime threads and skip
+/// the wake-ups between processes that every real server pays.
+fn spawn_fixed() -> Result<(ChildGuard, String)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["bench", "serve-fixed", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting sesame bench serve-fixed")?;
+    let stderr = child.stderr.take().context("no stderr")?;
+    let guard = ChildGuard(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let line = lines.next().context("the bare server exited before listening")??;
+    let url = line.strip_prefix("bare axum server on ").context("the bare server did not say where it listens")?;
+    let addr = authority_of(url.split_whitespace().next().unwrap_or_default())?;
+    std::thread::spawn(move || for _ in lines {});
+    Ok((guard, addr))
 }
 
 fn client(endpoint: &str, id: &str, secret: &SecretString, signature: SignatureVersion) -> Result<Client> {
@@ -359,9 +389,8 @@ async fn api(a: ApiArgs) -> Result<()> {
     let sesame = load(&authority_of(&target)?, a.connections, duration, make.clone()).await?;
     println!("{}", sesame.line("sesame"));
     if a.ceiling {
-        let (addr, join) = serve_fixed("127.0.0.1:0".parse()?).await?;
-        let bare = load(&addr.to_string(), a.connections, duration, make).await?;
-        join.abort();
+        let (_bare_server, addr) = spawn_fixed()?;
+        let bare = load(&addr, a.connections, duration, make).await?;
         println!("{}", bare.line("bare axum (ceiling)"));
         println!(
             "ratio: rate {:.2} of the ceiling (budget >= 0.50), p99 {:.2}x the ceiling's (budget <= 2.00)",
