@@ -67,7 +67,12 @@ pub fn error(format: Format, request_id: &str, host_id: &str, err: &Error) -> Re
 fn encode(format: Format, root: &str, value: &Value) -> Vec<u8> {
     match format {
         // Serialising a Value cannot fail.
-        Format::Json => serde_json::to_vec(value).unwrap_or_default(),
+        Format::Json => {
+            // Sized for a typical answer, so that the body is not regrown while it is written.
+            let mut body = Vec::with_capacity(512);
+            let _ = serde_json::to_writer(&mut body, value);
+            body
+        }
         Format::Xml => {
             let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
             xml_element(&mut out, root, value);

@@ -212,7 +212,13 @@ impl AuditTrail {
                 user_name: f.user.unwrap_or_default(),
             },
         };
-        let event = serde_json::to_string(&event).unwrap_or_default();
+        // An event is 600-700 bytes: written into room for it rather than regrown from empty (and
+        // under the 1,024 bytes past which glibc stops serving from its per-thread cache).
+        let mut buf = Vec::with_capacity(1000);
+        let event = match serde_json::to_writer(&mut buf, &event) {
+            Ok(()) => String::from_utf8(buf).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         AuditRecord {
             time: f.time,
             user: f.user.unwrap_or_default().to_string(),

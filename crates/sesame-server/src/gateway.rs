@@ -3,9 +3,8 @@
 
 use crate::auth::{self, SignedRequest};
 use crate::nonces::NonceCache;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sesame_api::actions;
@@ -40,17 +39,13 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(state)
 }
 
-async fn handle(
-    State(app): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    body: Body,
-) -> Response {
+async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
+    // Taken apart rather than extracted piece by piece: extractors clone the headers.
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let request_id = sesame_crypto::random::uuid().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into());
-    let source_ip = connect.map(|axum::Extension(ConnectInfo(addr))| addr.ip().to_string()).unwrap_or_default();
+    let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string()).unwrap_or_default();
     let mut format = Format::negotiate(None, headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let mut action = String::new();
     let mut access_key = String::new();
@@ -164,7 +159,9 @@ async fn dispatch(app: &AppState, ctx: &Ctx, version: &str, action: &str, params
         }
         RDS_API_VERSION => {
             if let Some(req) = DbRequest::parse(action, params)? {
-                return services.dbs.execute(ctx, req).await;
+                // Boxed, as DMS below: their futures hold database sessions and are several
+                // KiB, which every request's future would otherwise carry.
+                return Box::pin(services.dbs.execute(ctx, req)).await;
             }
         }
         RAM_API_VERSION | ACTIONTRAIL_API_VERSION => {
@@ -174,7 +171,7 @@ async fn dispatch(app: &AppState, ctx: &Ctx, version: &str, action: &str, params
         }
         DMS_API_VERSION if app.dms.is_some() => {
             if let (Some(req), Some(dms)) = (DmsRequest::parse(action, params)?, &app.dms) {
-                return dms.execute(ctx, req).await;
+                return Box::pin(dms.execute(ctx, req)).await;
             }
         }
         other => return Err(Error::InvalidVersion(other.to_string())),
