@@ -107,56 +107,24 @@ pub struct ScaleArgs {
     connections: usize,
 }
 
-/// A server this process started, stopped on drop.
+/// A server this process started: stopped on drop, then its directory removed.
 pub struct Spawned {
-    child: Child,
     pub endpoint: String,
     pub id: String,
     pub secret: SecretString,
-    dir: PathBuf,
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    // Fields drop in this order: the process first, then the directory it writes to.
+    child: ChildGuard,
+    _dir: RemovedOnDrop,
 }
 
 impl Spawned {
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.0.id()
     }
 }
 
-/// Starts `sesame serve --plain-http` in a fresh directory and reads its admin credentials.
-pub fn spawn_server() -> Result<Spawned> {
-    let dir = std::env::temp_dir().join(format!("sesame-bench-{}", sesame_crypto::random::id_suffix(8)?));
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--plain-http", "--listen", "127.0.0.1:0"])
-        .env("SESAME_CONFIG_DIR", &dir)
-        .env("SESAME_LOG", "warn")
-        .env_remove("SESAME_DATA_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting sesame serve")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let endpoint = loop {
-        let line = lines.next().context("the server exited before listening")??;
-        if let Some(rest) = line.strip_prefix("Sesame is listening on ") {
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let (id, secret) = crate::config::load_credentials(&dir)?.context("the server wrote no credentials")?;
-    Ok(Spawned { child, endpoint, id, secret, dir })
-}
-
-/// A child process stopped on drop.
-pub struct ChildGuard(Child);
+/// A child process, killed and reaped on drop (also when starting it fails half-way).
+struct ChildGuard(Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -165,24 +133,64 @@ impl Drop for ChildGuard {
     }
 }
 
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts `cmd` with one of its outputs piped and reads that pipe up to the line that starts
+/// with `marker`; returns the process and the first word after the marker (where it listens).
+fn spawn_until(cmd: &mut Command, marker: &str) -> Result<(ChildGuard, String)> {
+    let mut child = ChildGuard(cmd.spawn().context("starting a server for the benchmark")?);
+    let pipe: Box<dyn std::io::Read + Send> = match (child.0.stdout.take(), child.0.stderr.take()) {
+        (Some(out), _) => Box::new(out),
+        (None, Some(err)) => Box::new(err),
+        (None, None) => bail!("the server's output is not piped"),
+    };
+    let mut lines = BufReader::new(pipe).lines();
+    let found = loop {
+        let line = lines.next().context("the server exited before it listened")??;
+        if let Some(rest) = line.strip_prefix(marker) {
+            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        }
+    };
+    // Kept drained, so that the server never blocks writing to a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok((child, found))
+}
+
+/// Starts `sesame serve --plain-http` in a fresh directory and reads its admin credentials.
+pub fn spawn_server() -> Result<Spawned> {
+    let dir = RemovedOnDrop(std::env::temp_dir().join(format!("sesame-bench-{}", sesame_crypto::random::id_suffix(8)?)));
+    let (child, endpoint) = spawn_until(
+        Command::new(std::env::current_exe()?)
+            .args(["serve", "--plain-http", "--listen", "127.0.0.1:0"])
+            .env("SESAME_CONFIG_DIR", &dir.0)
+            .env("SESAME_LOG", "warn")
+            .env_remove("SESAME_DATA_DIR")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        "Sesame is listening on ",
+    )?;
+    let (id, secret) = crate::config::load_credentials(&dir.0)?.context("the server wrote no credentials")?;
+    Ok(Spawned { endpoint, id, secret, child, _dir: dir })
+}
+
 /// Starts `sesame bench serve-fixed` as a process of its own, as the server it is compared with
 /// is: inside the generator's process it would share the generator's runtime threads and skip
 /// the wake-ups between processes that every real server pays.
 fn spawn_fixed() -> Result<(ChildGuard, String)> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["bench", "serve-fixed", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting sesame bench serve-fixed")?;
-    let stderr = child.stderr.take().context("no stderr")?;
-    let guard = ChildGuard(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let line = lines.next().context("the bare server exited before listening")??;
-    let url = line.strip_prefix("bare axum server on ").context("the bare server did not say where it listens")?;
-    let addr = authority_of(url.split_whitespace().next().unwrap_or_default())?;
-    std::thread::spawn(move || for _ in lines {});
-    Ok((guard, addr))
+    let (child, url) = spawn_until(
+        Command::new(std::env::current_exe()?)
+            .args(["bench", "serve-fixed", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+        "bare axum server on ",
+    )?;
+    Ok((child, authority_of(&url)?))
 }
 
 fn client(endpoint: &str, id: &str, secret: &SecretString, signature: SignatureVersion) -> Result<Client> {

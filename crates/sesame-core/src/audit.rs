@@ -215,10 +215,7 @@ impl AuditTrail {
         // An event is 600-700 bytes: written into room for it rather than regrown from empty (and
         // under the 1,024 bytes past which glibc stops serving from its per-thread cache).
         let mut buf = Vec::with_capacity(1000);
-        let event = match serde_json::to_writer(&mut buf, &event) {
-            Ok(()) => String::from_utf8(buf).unwrap_or_default(),
-            Err(_) => String::new(),
-        };
+        let event = serde_json::to_writer(&mut buf, &event).ok().and_then(|()| String::from_utf8(buf).ok()).unwrap_or_default();
         AuditRecord {
             time: f.time,
             user: f.user.unwrap_or_default().to_string(),
