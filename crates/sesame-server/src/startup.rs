@@ -62,18 +62,20 @@ pub struct RemoteKms {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    // The I/O error is part of the message, not a `source`: a chain printed with `{:#}` would
+    // repeat it.
+    #[error("data directory {path}: {error}")]
+    DataDir { path: String, error: std::io::Error },
     #[error(transparent)]
     RootKey(#[from] sesame_crypto::keys::RootKeyError),
-    #[error("store: {0}")]
+    #[error(transparent)]
     Store(#[from] sesame_core::StoreError),
     #[error("initialising services: {0}")]
     Services(String),
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
-    #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot listen on {addr}: {error}")]
+    Listen { addr: SocketAddr, error: std::io::Error },
 }
 
 pub struct Running {
@@ -88,7 +90,7 @@ pub struct Running {
 }
 
 fn private_dir(path: &std::path::Path) -> Result<(), StartupError> {
-    let err = |source| StartupError::DataDir { path: path.display().to_string(), source };
+    let err = |error| StartupError::DataDir { path: path.display().to_string(), error };
     std::fs::create_dir_all(path).map_err(err)?;
     #[cfg(unix)]
     {
@@ -124,8 +126,8 @@ pub async fn start(cfg: ServerConfig, shutdown: CancellationToken) -> Result<Run
         TlsMode::Files { cert, key } => (Some(tokio_rustls::TlsAcceptor::from(tls::server_config(cert, key)?)), Some(cert.clone())),
     };
 
-    let listener = TcpListener::bind(cfg.listen).await.map_err(|source| StartupError::Listen { addr: cfg.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr: cfg.listen, source })?;
+    let listener = TcpListener::bind(cfg.listen).await.map_err(|error| StartupError::Listen { addr: cfg.listen, error })?;
+    let addr = listener.local_addr().map_err(|error| StartupError::Listen { addr: cfg.listen, error })?;
     let dms = match &cfg.dms {
         None => None,
         Some(d) => Some(start_dms(&cfg.data_dir, d, &services, addr, https_cert(&cfg.tls, cert_path.as_ref())).await?),

@@ -11,6 +11,7 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 pub struct Worker {
     jobs: mpsc::Sender<Job>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A call that got no answer: its job panicked, or the connection's thread has ended.
@@ -27,14 +28,14 @@ impl Worker {
     /// Starts the thread; it ends, and closes the connection, when the worker is dropped.
     pub fn start(name: &str, mut conn: Connection) -> std::io::Result<Worker> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new().name(name.into()).spawn(move || {
+        let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
             while let Ok(job) = queue.recv() {
                 // A job that panics fails its own call (its answer is never sent), not the
                 // calls after it.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
             }
         })?;
-        Ok(Worker { jobs })
+        Ok(Worker { jobs, thread: Some(thread) })
     }
 
     /// Runs `f` on the connection after the jobs queued before it.
@@ -46,6 +47,17 @@ impl Worker {
             }))
             .map_err(|_| Stopped)?;
         answer.await.map_err(|_| Stopped)
+    }
+}
+
+impl Drop for Worker {
+    /// Waits for the queued jobs and for the connection to close, so that the file is free (its
+    /// lock released) once the worker is gone.
+    fn drop(&mut self) {
+        drop(std::mem::replace(&mut self.jobs, mpsc::channel().0));
+        if let Some(t) = self.thread.take().filter(|t| t.thread().id() != std::thread::current().id()) {
+            let _ = t.join();
+        }
     }
 }
 

@@ -22,6 +22,26 @@ async fn sqlite_file_passes_the_conformance_suite_and_reopens() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// One server owns a file store: a second open of the same file fails at once, saying why, and
+/// works again once the first owner is gone.
+#[tokio::test]
+async fn a_file_store_has_one_owner_at_a_time() {
+    let dir = std::env::temp_dir().join(format!("sesame-store-{}", sesame_crypto::random::id_suffix(10).unwrap()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sesame.db");
+    let first = SqliteStore::open(&path).unwrap();
+    let err = SqliteStore::open(&path).err().expect("a second owner is refused").to_string();
+    assert!(err.contains("in use by another process"), "{err}");
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.busy_timeout(std::time::Duration::ZERO).unwrap();
+    assert!(other.query_row("SELECT COUNT(*) FROM secrets", [], |r| r.get::<_, i64>(0)).is_err(), "nor can anyone read it aside");
+    drop(other);
+    drop(first);
+    let again = SqliteStore::open(&path).unwrap();
+    drop(again);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn unknown_store_schemes_are_refused() {
     assert!(sesame_store::open("mysql://x").is_err());
