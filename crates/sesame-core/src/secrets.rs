@@ -60,7 +60,7 @@ impl SecretService {
             if let Some((version, sealed)) = read.current {
                 self.deps.caches.sealed.put((name.to_string(), version), sealed);
             }
-            Ok(Some(SecretEntry::new(read.secret, read.tags)))
+            Ok(Some(self.deps.caches.secret_entry(read.secret, read.tags)))
         };
         self.deps.caches.secrets.get_or_find(name.to_string(), find).await
     }
