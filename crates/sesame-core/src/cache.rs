@@ -3,8 +3,8 @@
 //! CMKs with their unwrapped material.
 //!
 //! This process invalidates an entry whenever it writes what the entry holds; a short time to
-//! live bounds how stale an entry can be when something else changes the store (a SQLite store has
-//! one owning process, but other backends may be shared). Immutable
+//! live bounds how stale an entry can be if the store changes from elsewhere (a SQLite store has
+//! one owning process; a store that several nodes share would not). Immutable
 //! things (a version's sealed value, a CMK version's material) live longer. Entries are
 //! reference-counted: key material is zeroed when the last holder drops it.
 

@@ -238,12 +238,14 @@ CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events(time);
 /// How much of the main file SQLite reads through a memory map instead of `pread`s. At 100,000
 /// secrets a GetSecretValue that misses the caches reads four rows from pages that are rarely in
 /// SQLite's own page cache; mapped, those reads cost no system call and no copy. Beyond this size
-/// the rest of the file is read as before.
+/// the rest of the file is read as before. (A map turns an I/O error, or the file cut short by
+/// another program, into a signal that stops the server; the file's lock keeps SQLite's own
+/// users away.)
 const MAIN_MMAP_BYTES: i64 = 1 << 30;
 
 /// Makes this connection the only user of the main file, before anything reads it. One server owns
 /// a SQLite store (several nodes share a PostgreSQL store instead), so the file's lock is taken
-/// once and held: transactions no longer lock and unlock the WAL index (two `fcntl`s each), which
+/// once and held: transactions no longer lock and unlock the WAL index (`fcntl` calls), which
 /// then lives in this process's memory, and a second server started on the same data directory
 /// fails at start instead of sharing the file.
 fn own(conn: &Connection, path: &Path) -> StoreResult<()> {

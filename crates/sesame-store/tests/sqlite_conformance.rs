@@ -1,6 +1,15 @@
 #![allow(clippy::unwrap_used)]
 
 use sesame_store::SqliteStore;
+use std::path::PathBuf;
+
+/// A new directory and the path of a store file in it.
+fn fresh_store_path() -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("sesame-store-{}", sesame_crypto::random::id_suffix(10).unwrap()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sesame.db");
+    (dir, path)
+}
 
 #[tokio::test]
 async fn sqlite_in_memory_passes_the_conformance_suite() {
@@ -9,9 +18,7 @@ async fn sqlite_in_memory_passes_the_conformance_suite() {
 
 #[tokio::test]
 async fn sqlite_file_passes_the_conformance_suite_and_reopens() {
-    let dir = std::env::temp_dir().join(format!("sesame-store-{}", sesame_crypto::random::id_suffix(10).unwrap()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("sesame.db");
+    let (dir, path) = fresh_store_path();
     {
         let store = SqliteStore::open(&path).unwrap();
         sesame_store::conformance::run(&store).await;
@@ -26,9 +33,7 @@ async fn sqlite_file_passes_the_conformance_suite_and_reopens() {
 /// works again once the first owner is gone.
 #[tokio::test]
 async fn a_file_store_has_one_owner_at_a_time() {
-    let dir = std::env::temp_dir().join(format!("sesame-store-{}", sesame_crypto::random::id_suffix(10).unwrap()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("sesame.db");
+    let (dir, path) = fresh_store_path();
     let first = SqliteStore::open(&path).unwrap();
     let err = SqliteStore::open(&path).err().expect("a second owner is refused").to_string();
     assert!(err.contains("in use by another process"), "{err}");
@@ -37,7 +42,9 @@ async fn a_file_store_has_one_owner_at_a_time() {
     assert!(other.query_row("SELECT COUNT(*) FROM secrets", [], |r| r.get::<_, i64>(0)).is_err(), "nor can anyone read it aside");
     drop(other);
     drop(first);
+    // Reopened with nothing to migrate (no write at open), it still holds the file.
     let again = SqliteStore::open(&path).unwrap();
+    assert!(SqliteStore::open(&path).is_err(), "the reopened store holds the file too");
     drop(again);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -66,9 +73,7 @@ async fn an_older_store_keeps_its_audit_trail_when_it_moves_to_its_own_file() {
             last.unwrap_or_default()
         }
     }
-    let dir = std::env::temp_dir().join(format!("sesame-store-{}", sesame_crypto::random::id_suffix(10).unwrap()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("sesame.db");
+    let (dir, path) = fresh_store_path();
     let record = |n: i64| AuditRecord {
         time: n,
         user: "u".into(),
