@@ -16,3 +16,21 @@ fn the_api_benchmark_runs_against_its_own_server_and_the_ceiling() {
     }
     assert!(stdout.contains("errors 0"), "{stdout}");
 }
+
+#[test]
+fn the_scale_benchmark_seeds_measures_both_sizes_and_prints_ratios() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(["bench", "scale", "--secrets", "1100", "--duration", "1", "--connections", "2"])
+        .env("SESAME_CONFIG_DIR", std::env::temp_dir().join("sesame-bench-test-unused"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for size in ["1000", "1100"] {
+        for what in ["GetSecretValue", "ListSecrets", "ListSecrets by name", "PutSecretValue", "server RSS"] {
+            assert!(stdout.contains(&format!("{what} @ {size}")), "missing {what} @ {size} in {stdout}");
+        }
+    }
+    assert!(stdout.contains("ratios 1100 vs 1000") && stdout.contains("ListSecrets by name"), "{stdout}");
+    assert!(stdout.contains("errors 0"), "{stdout}");
+}
