@@ -247,6 +247,17 @@ async fn secrets(store: &dyn Store) {
     assert_eq!(names(store.list_secrets(&[SecretFilter::DbInstance(vec!["pg".into()])], 0, 10).await.unwrap()).1, 0);
     assert_eq!(names(store.list_secrets(&[SecretFilter::Name(vec!["x_y".into()])], 0, 10).await.unwrap()).1, 0, "_ is not a wildcard");
     assert_eq!(
+        names(store.list_secrets(&[SecretFilter::Name(vec!["APP/C".into()])], 0, 10).await.unwrap()).0,
+        vec!["app/cache".to_string()],
+        "case does not matter, as in LIKE"
+    );
+    assert_eq!(names(store.list_secrets(&[SecretFilter::Name(vec!["0%".into()])], 0, 10).await.unwrap()).1, 1, "two characters match too");
+    assert_eq!(
+        names(store.list_secrets(&[SecretFilter::Name(vec!["p/\"d".into()])], 0, 10).await.unwrap()).1,
+        0,
+        "a quote is matched, not parsed"
+    );
+    assert_eq!(
         names(store.list_secrets(&[SecretFilter::TagValue(vec!["prod".into(), "dev".into()])], 0, 10).await.unwrap()).1,
         2,
         "values of one filter are ORed"
@@ -270,6 +281,11 @@ async fn secrets(store: &dyn Store) {
     assert_eq!(store.secrets_due(Timestamp(500)).await.unwrap(), vec!["app/cache".to_string()]);
     store.delete_secret("web_50%").await.unwrap();
     assert_eq!(store.get_secret("web_50%").await.unwrap(), None);
+    assert_eq!(
+        names(store.list_secrets(&[SecretFilter::Name(vec!["web_".into()])], 0, 10).await.unwrap()).1,
+        0,
+        "a deleted name is not found"
+    );
     assert_eq!(store.get_sealed_value("web_50%", "v1").await.unwrap(), None, "deleting a secret removes its values");
     assert!(store.get_tags("secret", "web_50%").await.unwrap().is_empty(), "deleting a secret removes its tags");
 }

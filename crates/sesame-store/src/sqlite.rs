@@ -181,6 +181,18 @@ CREATE TRIGGER secrets_counted_out AFTER DELETE ON secrets BEGIN
     UPDATE secret_counts SET total = total - 1, epoch = epoch + 1;
 END;
 "#,
+    // 7: a SecretName filter matches substrings, which no B-tree index serves; a trigram index
+    // of the names finds the candidates (names never change once a secret exists).
+    r#"
+CREATE VIRTUAL TABLE secret_names USING fts5(name, tokenize = 'trigram', content = 'secrets', content_rowid = 'rowid');
+INSERT INTO secret_names (secret_names) VALUES ('rebuild');
+CREATE TRIGGER secret_names_in AFTER INSERT ON secrets BEGIN
+    INSERT INTO secret_names (rowid, name) VALUES (NEW.rowid, NEW.name);
+END;
+CREATE TRIGGER secret_names_out AFTER DELETE ON secrets BEGIN
+    INSERT INTO secret_names (secret_names, rowid, name) VALUES ('delete', OLD.rowid, OLD.name);
+END;
+"#,
 ];
 
 const AUDIT_HEAD: &str = "audit_head";
@@ -585,9 +597,7 @@ fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
     };
     for f in filters {
         let clause = match f {
-            SecretFilter::Name(v) => {
-                placeholders(v, &mut params, true).iter().map(|p| format!("name LIKE {p} ESCAPE '\\'")).collect::<Vec<_>>().join(" OR ")
-            }
+            SecretFilter::Name(v) => v.iter().map(|v| name_clause(v, &mut params)).collect::<Vec<_>>().join(" OR "),
             SecretFilter::Description(v) => placeholders(v, &mut params, true)
                 .iter()
                 .map(|p| format!("description LIKE {p} ESCAPE '\\'"))
@@ -612,6 +622,20 @@ fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
         clauses.push(format!("({clause})"));
     }
     (clauses.join(" AND "), params)
+}
+
+/// Names that contain `v` (case-insensitively, as `LIKE` matches). From three characters on, the
+/// trigram index finds the candidates and `LIKE` keeps its exact meaning on those; a shorter value
+/// is too short for a trigram and reads every name.
+fn name_clause(v: &str, params: &mut Vec<SqlValue>) -> String {
+    params.push(SqlValue::Text(like_pattern(v)));
+    let like = format!("name LIKE ?{} ESCAPE '\\'", params.len());
+    if v.chars().count() < 3 {
+        return like;
+    }
+    // An FTS5 string: the value in double quotes, its own double quotes doubled.
+    params.push(SqlValue::Text(format!("\"{}\"", v.replace('"', "\"\""))));
+    format!("(rowid IN (SELECT rowid FROM secret_names WHERE secret_names MATCH ?{}) AND {like})", params.len())
 }
 
 fn insert_version_value(tx: &Transaction<'_>, s: &Secret, id: &str, sealed: &SealedValue) -> rusqlite::Result<()> {
