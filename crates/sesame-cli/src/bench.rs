@@ -465,7 +465,8 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
     // decide it.
     let mut pages = Vec::new();
     for page in [1, (size / 100 / 2).max(1), (size / 100).max(1)] {
-        pages.push(median_ms(c, "ListSecrets", &[("PageSize", "100"), ("PageNumber", &page.to_string())]).await?);
+        let call = vec![("PageSize", "100".to_string()), ("PageNumber", page.to_string())];
+        pages.push(median_ms(c, "ListSecrets", &vec![call; PAGE_CALLS]).await?);
     }
     println!(
         "{:<28} first, middle, last page of 100: {:.2} / {:.2} / {:.2} ms",
@@ -476,31 +477,32 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
     );
     // The listing DMS makes at every logon: one secret by name (the filter matches substrings).
     let filter = json!([{"Key": "SecretName", "Values": [format!("scale/{:06}", size / 2)]}]).to_string();
-    let by_name = median_ms(c, "ListSecrets", &[("Filters", &filter), ("PageSize", "100")]).await?;
+    let by_name = median_ms(c, "ListSecrets", &vec![vec![("Filters", filter), ("PageSize", "100".to_string())]; PAGE_CALLS]).await?;
     println!("{:<28} {by_name:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by name @ {size}"));
     // A manual rotation of a generic secret: a new version becomes ACSCurrent and the old one
     // ACSPrevious (what a rotation writes to the store, without a database server's share).
-    let mut rotations = Vec::new();
-    for n in 0..ROTATIONS {
-        let name = format!("scale/{:06}", (n * 7919) % size);
-        let version = format!("r{n}-{}", sesame_crypto::random::id_suffix(6)?);
-        let t = Instant::now();
-        c.call("PutSecretValue", &[("SecretName", &name), ("VersionId", &version), ("SecretData", "rotated value")]).await?;
-        rotations.push(t.elapsed());
-    }
-    let rotation = summarize(rotations).1;
+    let puts = (0..ROTATIONS)
+        .map(|n| {
+            let version = format!("r{n}-{}", sesame_crypto::random::id_suffix(6)?);
+            let name = format!("scale/{:06}", (n * 7919) % size);
+            Ok(vec![("SecretName", name), ("VersionId", version), ("SecretData", "rotated value".to_string())])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rotation = median_ms(c, "PutSecretValue", &puts).await?;
     println!("{:<28} {rotation:.2} ms (median of {ROTATIONS})", format!("PutSecretValue @ {size}"));
     let rss = rss_kib(pid).unwrap_or_default();
     println!("{:<28} {} MiB", format!("server RSS @ {size}"), rss / 1024);
     Ok(json!({"rps": get.rps(), "p99": get.pct(0.99), "list_ms": pages, "by_name_ms": by_name, "rotation_ms": rotation, "rss_kib": rss}))
 }
 
-/// The median time of [`PAGE_CALLS`] calls of one action, in milliseconds.
-async fn median_ms(c: &Client, action: &str, params: &[(&str, &str)]) -> Result<f64> {
-    let mut times = Vec::with_capacity(PAGE_CALLS);
-    for _ in 0..PAGE_CALLS {
+/// The median time, in milliseconds, of one call of `action` with each set of parameters, made
+/// one after another.
+async fn median_ms(c: &Client, action: &str, calls: &[Vec<(&str, String)>]) -> Result<f64> {
+    let mut times = Vec::with_capacity(calls.len());
+    for call in calls {
+        let params: Vec<(&str, &str)> = call.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let t = Instant::now();
-        c.call(action, params).await?;
+        c.call(action, &params).await?;
         times.push(t.elapsed());
     }
     Ok(summarize(times).1)

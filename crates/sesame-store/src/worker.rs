@@ -54,6 +54,7 @@ impl Drop for Worker {
     /// Waits for the queued jobs and for the connection to close, so that the file is free (its
     /// lock released) once the worker is gone.
     fn drop(&mut self) {
+        // Dropping the sender closes the queue: the thread runs what is queued, then ends.
         drop(std::mem::replace(&mut self.jobs, mpsc::channel().0));
         if let Some(t) = self.thread.take().filter(|t| t.thread().id() != std::thread::current().id()) {
             let _ = t.join();
