@@ -27,7 +27,7 @@ fn the_scale_benchmark_seeds_measures_both_sizes_and_prints_ratios() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     for size in ["1000", "1100"] {
-        for what in ["GetSecretValue", "ListSecrets", "ListSecrets by name", "PutSecretValue", "server RSS"] {
+        for what in ["GetSecretValue", "ListSecrets", "ListSecrets by name", "ListSecrets by instance", "PutSecretValue", "server RSS"] {
             assert!(stdout.contains(&format!("{what} @ {size}")), "missing {what} @ {size} in {stdout}");
         }
     }

@@ -274,6 +274,23 @@ async fn secrets(store: &dyn Store) {
         "filters are ANDed"
     );
 
+    let by = |f: SecretFilter| async move { names(store.list_secrets(&[f], 0, 10).await.unwrap()).0 };
+    assert_eq!(by(SecretFilter::Description(vec!["FRO".into()])).await, vec!["web_50%".to_string()], "descriptions match as LIKE does");
+    assert_eq!(by(SecretFilter::Description(vec!["ro".into()])).await, vec!["web_50%".to_string()], "two characters match too");
+    let mut described = store.get_secret("app/cache").await.unwrap().unwrap();
+    described.description = "cache of the Frontend".into();
+    described.extended_config = Some(r#"{"SecretSubType":"SingleUser","DBInstanceId":"pg-2","CustomData":{}}"#.into());
+    store.update_secret(&described, None).await.unwrap();
+    assert_eq!(
+        by(SecretFilter::Description(vec!["frontend".into()])).await,
+        vec!["app/cache".to_string()],
+        "a changed description is found by its new text"
+    );
+    assert!(by(SecretFilter::Description(vec!["about app/cache".into()])).await.is_empty(), "and no longer by its old one");
+    assert_eq!(by(SecretFilter::Description(vec!["front".into()])).await.len(), 2);
+    assert_eq!(by(SecretFilter::DbInstance(vec!["pg-2".into()])).await, vec!["app/cache".to_string()], "a changed ExtendedConfig too");
+    assert!(by(SecretFilter::DbInstance(vec!["pg-1".into()])).await.is_empty());
+
     let mut doomed = store.get_secret("app/cache").await.unwrap().unwrap();
     doomed.planned_delete = Some(Timestamp(500));
     store.update_secret(&doomed, None).await.unwrap();
@@ -286,6 +303,8 @@ async fn secrets(store: &dyn Store) {
         0,
         "a deleted name is not found"
     );
+    assert!(by(SecretFilter::Description(vec!["front".into()])).await.iter().all(|n| n != "web_50%"), "nor its description");
+    assert!(by(SecretFilter::TagKey(vec!["env".into()])).await.iter().all(|n| n != "web_50%"), "nor its tags");
     assert_eq!(store.get_sealed_value("web_50%", "v1").await.unwrap(), None, "deleting a secret removes its values");
     assert!(store.get_tags("secret", "web_50%").await.unwrap().is_empty(), "deleting a secret removes its tags");
 }
