@@ -644,6 +644,16 @@ fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
     (clauses.join(" AND "), params)
 }
 
+/// The count and the page (its limit and offset the two parameters after the filters' `n`) of a
+/// filtered ListSecrets.
+fn filtered_listing_sql(clause: &str, n: usize) -> (String, String) {
+    let (l, o) = (n + 1, n + 2);
+    (
+        format!("SELECT COUNT(*) FROM secrets WHERE {clause}"),
+        format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE {clause} ORDER BY created, rowid LIMIT ?{l} OFFSET ?{o}"),
+    )
+}
+
 /// Rows whose `column` contains `v` (case-insensitively, as `LIKE` matches). From three characters
 /// on, the column's trigram index `fts` finds the candidates and `LIKE` keeps its exact meaning on
 /// those; a shorter value is too short for a trigram and reads every row.
@@ -1435,17 +1445,16 @@ impl Store for SqliteStore {
         let (clause, params) = secret_filter_sql(filters);
         self.read(move |c| {
             // The texts vary only with the filters' shape, so the statement cache keeps them.
+            let (count_sql, page_sql) = filtered_listing_sql(&clause, params.len());
             let total = c
-                .prepare_cached(&format!("SELECT COUNT(*) FROM secrets WHERE {clause}"))
+                .prepare_cached(&count_sql)
                 .map_err(backend)?
                 .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
                 .map_err(backend)?;
             let mut page_params = params.clone();
             page_params.push(SqlValue::Integer(limit));
             page_params.push(SqlValue::Integer(offset));
-            let (l, o) = (page_params.len() - 1, page_params.len());
-            let sql = format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE {clause} ORDER BY created, rowid LIMIT ?{l} OFFSET ?{o}");
-            let mut stmt = c.prepare_cached(&sql).map_err(backend)?;
+            let mut stmt = c.prepare_cached(&page_sql).map_err(backend)?;
             let items = rows(&mut stmt, rusqlite::params_from_iter(page_params.iter()), secret_from_row)?;
             Ok((items, total))
         })
@@ -1603,16 +1612,17 @@ mod tests {
 
     /// What SQLite plans for a ListSecrets with `filter`: its count and its page.
     fn plans(c: &Connection, filter: SecretFilter) -> Vec<String> {
-        let (clause, params) = secret_filter_sql(&[filter]);
+        let (clause, mut params) = secret_filter_sql(&[filter]);
+        let (count_sql, page_sql) = filtered_listing_sql(&clause, params.len());
         let mut details = Vec::new();
-        for sql in [
-            format!("SELECT COUNT(*) FROM secrets WHERE {clause}"),
-            format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE {clause} ORDER BY created, rowid LIMIT 100 OFFSET 0"),
-        ] {
+        let mut explain = |sql: &str, params: &[SqlValue]| {
             let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>(3)).unwrap();
             details.extend(rows.map(Result::unwrap));
-        }
+        };
+        explain(&count_sql, &params);
+        params.extend([SqlValue::Integer(100), SqlValue::Integer(0)]);
+        explain(&page_sql, &params);
         details
     }
 
