@@ -304,9 +304,15 @@ pub async fn serve_fixed(listen: std::net::SocketAddr) -> Result<(std::net::Sock
     Ok((addr, join))
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
+/// A `/proc/<pid>/status` field in KiB: `VmRSS`, or its parts `RssAnon` (the heap: caches and
+/// the rest) and `RssFile` (files mapped, such as the store's file read through its map).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
 }
 
 pub async fn run(cmd: BenchCmd) -> Result<()> {
@@ -510,10 +516,10 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
         .collect::<Result<Vec<_>>>()?;
     let rotation = median_ms(c, "PutSecretValue", &puts).await?;
     println!("{:<28} {rotation:.2} ms (median of {ROTATIONS})", format!("PutSecretValue @ {size}"));
-    let rss = rss_kib(pid).unwrap_or_default();
-    println!("{:<28} {} MiB", format!("server RSS @ {size}"), rss / 1024);
+    let [rss, anon, file] = ["VmRSS", "RssAnon", "RssFile"].map(|f| status_kib(pid, f).unwrap_or_default() / 1024);
+    println!("{:<28} {rss} MiB ({anon} MiB anonymous, {file} MiB of mapped files)", format!("server RSS @ {size}"));
     Ok(
-        json!({"rps": get.rps(), "p99": get.pct(0.99), "list_ms": pages, "by_name_ms": by_name, "by_instance_ms": by_instance, "rotation_ms": rotation, "rss_kib": rss}),
+        json!({"rps": get.rps(), "p99": get.pct(0.99), "list_ms": pages, "by_name_ms": by_name, "by_instance_ms": by_instance, "rotation_ms": rotation, "rss_mib": rss}),
     )
 }
 

@@ -32,5 +32,12 @@ fn the_scale_benchmark_seeds_measures_both_sizes_and_prints_ratios() {
         }
     }
     assert!(stdout.contains("ratios 1100 vs 1000") && stdout.contains("ListSecrets by name"), "{stdout}");
+    let anon = stdout
+        .lines()
+        .find(|l| l.starts_with("server RSS @ 1100"))
+        .and_then(|l| l.split('(').nth(1))
+        .and_then(|part| part.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(anon.is_some_and(|mib| mib > 0), "the server's anonymous memory is read: {stdout}");
     assert!(stdout.contains("errors 0"), "{stdout}");
 }
