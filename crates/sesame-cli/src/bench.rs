@@ -493,13 +493,11 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
         pages[2]
     );
     // The listing DMS makes at every logon: one secret by name (the filter matches substrings).
-    let filter = json!([{"Key": "SecretName", "Values": [format!("scale/{:06}", size / 2)]}]).to_string();
-    let by_name = median_ms(c, "ListSecrets", &vec![vec![("Filters", filter), ("PageSize", "100".to_string())]; PAGE_CALLS]).await?;
+    let by_name = median_ms(c, "ListSecrets", &vec![listing_by("SecretName", format!("scale/{:06}", size / 2)); PAGE_CALLS]).await?;
     println!("{:<28} {by_name:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by name @ {size}"));
     // The listing DMS makes instead for an instance registered by its RDS instance.
-    let filter = json!([{"Key": "DBInstanceId", "Values": [format!("rm-scale{:06}", size / 2 / 100 * 100)]}]).to_string();
-    let call = vec![("Filters", filter), ("PageSize", "100".to_string())];
-    let found = c.call("ListSecrets", &call.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await?;
+    let call = listing_by("DBInstanceId", format!("rm-scale{:06}", size / 2 / 100 * 100));
+    let found = c.call("ListSecrets", &borrowed(&call)).await?;
     if found["TotalCount"].as_i64() != Some(1) {
         bail!("ListSecrets by DBInstanceId found {} secrets, not the one seeded", found["TotalCount"]);
     }
@@ -523,12 +521,22 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
     )
 }
 
+/// A ListSecrets page of 100 with one filter of one value.
+fn listing_by(key: &str, value: String) -> Vec<(&'static str, String)> {
+    vec![("Filters", json!([{"Key": key, "Values": [value]}]).to_string()), ("PageSize", "100".to_string())]
+}
+
+/// Parameters as `Client::call` takes them.
+fn borrowed<'a>(call: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    call.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// The median time, in milliseconds, of one call of `action` with each set of parameters, made
 /// one after another.
 async fn median_ms(c: &Client, action: &str, calls: &[Vec<(&str, String)>]) -> Result<f64> {
     let mut times = Vec::with_capacity(calls.len());
     for call in calls {
-        let params: Vec<(&str, &str)> = call.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let params = borrowed(call);
         let t = Instant::now();
         c.call(action, &params).await?;
         times.push(t.elapsed());

@@ -618,12 +618,8 @@ fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
     };
     for f in filters {
         let clause = match f {
-            SecretFilter::Name(v) => {
-                v.iter().map(|v| substring_clause("name", "secret_names", v, &mut params)).collect::<Vec<_>>().join(" OR ")
-            }
-            SecretFilter::Description(v) => {
-                v.iter().map(|v| substring_clause("description", "secret_descriptions", v, &mut params)).collect::<Vec<_>>().join(" OR ")
-            }
+            SecretFilter::Name(v) => any_substring("name", "secret_names", v, &mut params),
+            SecretFilter::Description(v) => any_substring("description", "secret_descriptions", v, &mut params),
             SecretFilter::TagKey(v) => {
                 format!("name IN (SELECT rid FROM tags WHERE rtype = 'secret' AND key IN ({}))", placeholders(v, &mut params).join(", "))
             }
@@ -654,9 +650,14 @@ fn filtered_listing_sql(clause: &str, n: usize) -> (String, String) {
     )
 }
 
-/// Rows whose `column` contains `v` (case-insensitively, as `LIKE` matches). From three characters
-/// on, the column's trigram index `fts` finds the candidates and `LIKE` keeps its exact meaning on
-/// those; a shorter value is too short for a trigram and reads every row.
+/// Rows whose `column` contains one of `values` (case-insensitively, as `LIKE` matches).
+fn any_substring(column: &str, fts: &str, values: &[String], params: &mut Vec<SqlValue>) -> String {
+    values.iter().map(|v| substring_clause(column, fts, v, params)).collect::<Vec<_>>().join(" OR ")
+}
+
+/// Rows whose `column` contains `v`. From three characters on, the column's trigram index `fts`
+/// finds the candidates and `LIKE` keeps its exact meaning on those; a shorter value is too short
+/// for a trigram and reads every row.
 fn substring_clause(column: &str, fts: &str, v: &str, params: &mut Vec<SqlValue>) -> String {
     params.push(SqlValue::Text(like_pattern(v)));
     let like = format!("{column} LIKE ?{} ESCAPE '\\'", params.len());
