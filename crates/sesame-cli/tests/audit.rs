@@ -147,22 +147,79 @@ async fn no_secret_value_password_or_access_key_secret_reaches_an_event() {
     }
 }
 
-#[tokio::test]
-async fn a_request_that_cannot_be_recorded_fails() {
-    let server = common::TestServer::start(&["--plain-http"]);
-    let c = server.client();
-    c.call("ListKeys", &[]).await.unwrap();
-    let db = rusqlite::Connection::open(trail_of(&server.dir)).unwrap();
+/// Blocks every append to the trail in the server's audit file until `unblock`.
+fn block_the_trail(dir: &Path) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(trail_of(dir)).unwrap();
     db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
     db.execute_batch("CREATE TRIGGER no_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit disabled'); END;").unwrap();
-    match c.call("ListKeys", &[]).await {
-        Err(ClientError::Api { status: 500, code, .. }) => assert_eq!(code, "InternalFailure.Audit"),
-        other => panic!("an unrecorded request must fail, got {other:?}"),
-    }
+    db
+}
+
+fn unblock(db: &rusqlite::Connection) {
     db.execute_batch("DROP TRIGGER no_audit;").unwrap();
+}
+
+/// While the trail cannot take events, requests go on as long as the journal holds theirs; once
+/// it is full they fail, and every request that succeeded has its event when the trail is back.
+#[tokio::test]
+async fn a_request_that_cannot_be_recorded_fails() {
+    let server = common::TestServer::start(&["--plain-http", "--audit-journal-kib", "64"]);
+    let c = server.client();
+    c.call("ListKeys", &[]).await.unwrap();
+    let db = block_the_trail(&server.dir);
+    let mut answered = 1;
+    let failure = loop {
+        match c.call("DescribeKey", &[("KeyId", &format!("key-{answered}"))]).await {
+            Err(ClientError::Api { status: 404, .. }) => answered += 1,
+            Err(ClientError::Api { status, code, .. }) => break (status, code),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(answered < 1_000, "64 KiB of journal cannot hold {answered} events");
+    };
+    assert_eq!(failure, (500, "InternalFailure.Audit".to_string()), "a full journal fails the request");
+    assert!(answered > 20, "the journal held the events of {answered} requests");
+    assert!(server.log().contains("could not be copied from the journal into the trail"), "the writer says why");
+    unblock(&db);
     c.call("ListKeys", &[]).await.unwrap();
     let v = verify(&c).await;
-    assert_eq!(v["Valid"], true, "the failed batch left no partial events: {v}");
+    assert_eq!(v["Valid"], true, "{v}");
+    assert_eq!(v["EventCount"], answered + 1, "each answered request has its event, the refused one none: {v}");
+}
+
+/// Events of answered requests that a crash kept from the trail are copied at the next start.
+#[tokio::test]
+async fn events_in_the_journal_survive_a_crash() {
+    let dir = common::unique_dir("crash");
+    let mut server = common::TestServer::start_in(dir.clone(), &["--plain-http"]);
+    let c = server.client();
+    c.call("ListKeys", &[]).await.unwrap();
+    let db = block_the_trail(&dir);
+    for i in 0..20 {
+        let _ = c.call("DescribeKey", &[("KeyId", &format!("key-crash-{i}"))]).await;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    unblock(&db);
+    let in_trail: i64 = db.query_row("SELECT COUNT(*) FROM audit_events", [], |r| r.get(0)).unwrap();
+    assert!(in_trail < 21, "the crash came before the trail took every event ({in_trail})");
+    drop(db);
+    let mut server = common::TestServer::start_in(dir.clone(), &["--plain-http"]);
+    let c = server.client();
+    let v = verify(&c).await;
+    assert_eq!((v["Valid"].as_bool(), v["EventCount"].as_i64()), (Some(true), Some(21)), "{v}");
+    let names: Vec<String> = lookup(&c, &[("MaxResults", "100")])
+        .await
+        .iter()
+        .filter_map(|e| e["resourceName"].as_str().and_then(|r| r.split("key/").nth(1)).map(str::to_string))
+        .collect();
+    assert_eq!(names.len(), 20, "{names:?}");
+    assert_eq!(names.first().map(String::as_str), Some("key-crash-19"), "newest first, in the order they were answered");
+    // The next start finds nothing more to copy: the 21, then this server's VerifyEvents and
+    // LookupEvents.
+    server.stop();
+    let server = common::TestServer::start_in(dir, &["--plain-http"]);
+    let v = verify(&server.client()).await;
+    assert_eq!((v["Valid"].as_bool(), v["EventCount"].as_i64()), (Some(true), Some(23)), "{v}");
 }
 
 /// Each kind of tampering, made directly in the store file while the server is stopped, is

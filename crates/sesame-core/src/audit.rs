@@ -1,18 +1,22 @@
 //! The audit trail: one ActionTrail-shaped event per request, allowed, denied or failing
 //! authentication, appended to a hash chain keyed by a MAC key that the root key seals.
 //!
-//! Requests hand their event to one writer task and wait for it to be committed; the writer
-//! takes whatever has queued up (up to [`MAX_BATCH`]) and appends it in one transaction, so
-//! concurrent requests share commits and the chain is written by one hand. If the append fails,
-//! every request in the batch fails: nothing is answered unrecorded.
+//! A request writes its event to the audit journal ([`journal`]) before it is answered, and a
+//! writer task copies the journal into the trail in batches (up to [`MAX_BATCH`]), chaining them
+//! by one hand. If the event cannot be written to the journal the request fails: nothing is
+//! answered unrecorded. Lookups and `verify` first wait for the trail to hold every event
+//! written before them.
 //!
 //! `verify` walks the chain: each event's MAC covers the previous MAC, its position and all its
 //! fields, and a sealed head names the last position, so an edited, inserted, deleted or
 //! reordered event, or a cut tail, is found with its position. (Replacing the whole store with an
 //! older copy of itself is not detectable from inside it; export the trail to keep it elsewhere.)
 
+pub mod journal;
+
 use crate::Deps;
 use crate::model::{AuditChain, AuditRecord};
+use journal::{Journal, Journaled};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sesame_api::Error;
@@ -21,11 +25,16 @@ use sesame_api::ram::{AuditProblem, EventQuery, VerifyEventsResponse};
 use sesame_crypto::KeyMaterial;
 use sesame_crypto::mac::MacKey;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use std::time::Duration;
+use tokio::sync::mpsc;
 
 pub const MAX_BATCH: usize = 512;
-const QUEUE: usize = 8_192;
 const META_KEY: &str = "audit_mac_key";
+/// How long a lookup (or a shutdown) waits for the trail to take the journal's events.
+const CATCH_UP: Duration = Duration::from_secs(10);
+/// The writer's pause after a failed append, doubled per failure up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 const VERIFY_PAGE: i64 = 1_000;
 
 struct Chain {
@@ -73,11 +82,6 @@ fn parse_head(head: &str) -> Option<(i64, Vec<u8>, Vec<u8>)> {
     let mac = sesame_crypto::unhex(parts.next()?)?;
     let seal = sesame_crypto::unhex(parts.next()?)?;
     parts.next().is_none().then_some((seq, mac, seal))
-}
-
-struct Pending {
-    record: AuditRecord,
-    done: oneshot::Sender<std::result::Result<(), String>>,
 }
 
 /// What the gateway knows about a request once it is answered.
@@ -138,11 +142,13 @@ struct EventIdentity<'a> {
 pub struct AuditTrail {
     deps: Deps,
     chain: Arc<Chain>,
-    queue: mpsc::Sender<Pending>,
+    journal: Arc<Journal>,
 }
 
 impl AuditTrail {
-    /// Loads (or makes, sealed by the root key) the chain's MAC key and starts the writer.
+    /// Loads (or makes, sealed by the root key) the chain's MAC key, copies into the trail what
+    /// the journal holds beyond it (events of requests answered before a crash), and starts the
+    /// writer.
     pub async fn start(deps: Deps) -> Result<AuditTrail> {
         let context = b"sesame/audit-mac-key";
         let material = match deps.store.meta_get(META_KEY).await? {
@@ -158,20 +164,38 @@ impl AuditTrail {
             }
         };
         let chain = Arc::new(Chain { key: MacKey::new(&material) });
-        let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(deps.clone(), chain.clone(), rx));
-        Ok(AuditTrail { deps, chain, queue })
+        let journal_key = MacKey::new(&material);
+        let path = deps.store.audit_journal_path();
+        let mark = deps.store.audit_journal_mark().await?;
+        let (missing, epoch) = journal::recover(path.as_deref(), &journal_key, mark.as_deref())
+            .map_err(|e| Error::internal(format!("the audit journal could not be read: {e}")))?;
+        if !missing.is_empty() {
+            tracing::info!(events = missing.len(), "copying the audit journal's events into the trail");
+        }
+        deps.store.append_audit(missing.into(), chain.clone(), Some(journal::mark(epoch, 0, 0))).await?;
+        let (journal, from_journal) = Journal::create(path.as_deref(), deps.limits.audit_journal_bytes, journal_key, epoch)
+            .map_err(|e| Error::internal(format!("the audit journal could not be made: {e}")))?;
+        let journal = Arc::new(journal);
+        tokio::spawn(writer(deps.clone(), chain.clone(), journal.clone(), from_journal));
+        Ok(AuditTrail { deps, chain, journal })
     }
 
-    /// Records one request and waits until the event is committed.
+    /// Records one request: its event is in the journal when this returns.
     pub async fn record(&self, facts: RequestFacts<'_>) -> Result<()> {
         let record = self.event(facts);
-        let (done, wait) = oneshot::channel();
-        self.queue.send(Pending { record, done }).await.map_err(|_| Error::AuditUnavailable("the audit writer stopped".into()))?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(why)) => Err(Error::AuditUnavailable(why)),
-            Err(_) => Err(Error::AuditUnavailable("the audit writer stopped".into())),
+        self.journal.write(record).await.map_err(|e| {
+            tracing::error!(error = %e, "an audit event could not be written; its request fails");
+            Error::AuditUnavailable(e.to_string())
+        })
+    }
+
+    /// Waits until the trail holds every event recorded before the call.
+    pub async fn flush(&self) -> Result<()> {
+        match self.journal.caught_up(CATCH_UP).await {
+            true => Ok(()),
+            false => {
+                Err(Error::AuditUnavailable(format!("the audit trail has not taken the journal's events for {} s", CATCH_UP.as_secs())))
+            }
         }
     }
 
@@ -229,6 +253,7 @@ impl AuditTrail {
 
     /// Events matching a lookup, newest first, and the token of the next page.
     pub async fn lookup(&self, q: &EventQuery) -> Result<(Vec<Value>, Option<String>)> {
+        self.flush().await?;
         let rows = self.deps.store.lookup_audit(q).await?;
         let next = (rows.len() as i64 == q.max_results).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
         let events = rows.into_iter().map(|(_, e)| serde_json::from_str(&e).unwrap_or(Value::Null)).collect();
@@ -237,6 +262,7 @@ impl AuditTrail {
 
     /// Walks the whole chain and the head.
     pub async fn verify(&self) -> Result<VerifyEventsResponse> {
+        self.flush().await?;
         let mut problems = Vec::new();
         let (mut expected, mut prev, mut count) = (1_i64, Vec::new(), 0_i64);
         loop {
@@ -286,32 +312,31 @@ impl AuditTrail {
     }
 }
 
-async fn writer(deps: Deps, chain: Arc<Chain>, mut rx: mpsc::Receiver<Pending>) {
-    while let Some(first) = rx.recv().await {
-        // One turn of the runtime first, so that the requests already running on it queue
-        // their events for this commit rather than the next: under load, batches grow and the
-        // audit file's WAL takes fewer rewrites of the same pages (GetSecretValue at 32
-        // connections: 8.0 instead of 11.7 µs of the audit thread per event, 7-10% more
-        // requests a second, a lower p99). With nothing else to run, the turn is one reschedule.
+/// Copies the journal's events into the trail, in its order. A failed append is retried (the
+/// events stay in the journal meanwhile, and requests go on until it is full).
+async fn writer(deps: Deps, chain: Arc<Chain>, journal: Arc<Journal>, mut from_journal: mpsc::UnboundedReceiver<Journaled>) {
+    while let Some(first) = from_journal.recv().await {
+        // One turn of the runtime first, so that the requests already running add their events
+        // to this batch rather than the next: fewer, larger commits.
         tokio::task::yield_now().await;
-        // The records go to the store as they are; only the answers stay here.
-        let (mut records, mut waiting) = (vec![first.record], vec![first.done]);
+        let (mut seq, mut end) = (first.seq, first.end);
+        let mut records = vec![first.record];
         while records.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => {
-                    records.push(p.record);
-                    waiting.push(p.done);
+            match from_journal.try_recv() {
+                Ok(j) => {
+                    (seq, end) = (j.seq, j.end);
+                    records.push(j.record);
                 }
                 Err(_) => break,
             }
         }
-        let events = records.len();
-        let outcome = deps.store.append_audit(records, chain.clone()).await.map_err(|e| {
-            tracing::error!(error = %e, events, "audit events could not be written; their requests fail");
-            "the audit trail could not be written".to_string()
-        });
-        for done in waiting {
-            let _ = done.send(outcome.clone());
+        let records: Arc<[AuditRecord]> = records.into();
+        let mut pause = RETRY_FIRST;
+        while let Err(e) = deps.store.append_audit(records.clone(), chain.clone(), Some(journal.mark(seq, end))).await {
+            tracing::error!(error = %e, events = records.len(), "audit events could not be copied from the journal into the trail; retrying");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_MAX);
         }
+        journal.drained(seq, end);
     }
 }

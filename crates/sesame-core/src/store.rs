@@ -93,8 +93,13 @@ pub trait Store: Send + Sync + 'static {
     async fn policy_users(&self, policy_type: &str, policy: &str) -> StoreResult<Vec<String>>;
 
     /// Appends events to the audit trail in one transaction, chained after the last one, and
-    /// moves the sealed head.
-    async fn append_audit(&self, records: Vec<AuditRecord>, chain: Arc<dyn AuditChain>) -> StoreResult<()>;
+    /// moves the sealed head. `journal_mark`, when given, is kept in the same transaction: how far
+    /// the audit journal has been copied (`audit_journal_mark`).
+    async fn append_audit(&self, records: Arc<[AuditRecord]>, chain: Arc<dyn AuditChain>, journal_mark: Option<String>) -> StoreResult<()>;
+    /// The mark the last append with one left.
+    async fn audit_journal_mark(&self) -> StoreResult<Option<String>>;
+    /// Where the audit journal of this store lives, when it has a directory.
+    fn audit_journal_path(&self) -> Option<std::path::PathBuf>;
     /// Stored events after a position, oldest first.
     async fn audit_events(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredAuditEvent>>;
     /// The sealed head the last append left (`None` before the first).

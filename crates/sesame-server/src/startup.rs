@@ -135,7 +135,15 @@ pub async fn start(cfg: ServerConfig, shutdown: CancellationToken) -> Result<Run
     let app = Arc::new(AppState { services, dms, nonces: Default::default() });
     let scheduler = tokio::spawn(crate::scheduler::run(app.clone(), cfg.scheduler_every, shutdown.clone()));
     let https = acceptor.is_some();
-    let join = tokio::spawn(accept_loop(listener, acceptor, router(app), shutdown, scheduler));
+    let audit = app.services.audit.clone();
+    let join = tokio::spawn(async move {
+        accept_loop(listener, acceptor, router(app), shutdown, scheduler).await;
+        // The events of the last requests are in the journal; the next start would copy them,
+        // but a stopped server's trail should be whole without it.
+        if let Err(e) = audit.flush().await {
+            tracing::warn!(error = %e, "the audit journal still holds events; the next start copies them");
+        }
+    });
     Ok(Running { addr, https, cert_path, root_key_generated, bootstrap, join })
 }
 

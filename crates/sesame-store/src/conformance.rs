@@ -530,14 +530,24 @@ fn record(t: i64, user: &str, result: &str) -> AuditRecord {
 async fn audit(store: &dyn Store) {
     assert_eq!(store.audit_head().await.unwrap(), None, "no head before the first append");
     let chain: Arc<dyn AuditChain> = Arc::new(PlainChain);
-    store.append_audit(vec![record(1, "a", "Success"), record(2, "b", "Failure")], chain.clone()).await.unwrap();
-    store.append_audit(vec![record(3, "a", "Failure")], chain.clone()).await.unwrap();
+    assert_eq!(store.audit_journal_mark().await.unwrap(), None, "no journal mark before the first append with one");
+    store
+        .append_audit(vec![record(1, "a", "Success"), record(2, "b", "Failure")].into(), chain.clone(), Some("1:2:200".into()))
+        .await
+        .unwrap();
+    assert_eq!(store.audit_journal_mark().await.unwrap().as_deref(), Some("1:2:200"), "the mark is kept with the events");
+    store.append_audit(vec![record(3, "a", "Failure")].into(), chain.clone(), None).await.unwrap();
+    assert_eq!(store.audit_journal_mark().await.unwrap().as_deref(), Some("1:2:200"), "an append without a mark leaves it");
     let all = store.audit_events(0, 10).await.unwrap();
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3], "positions run from 1 without gaps, across batches");
     assert_eq!(String::from_utf8_lossy(&all[2].mac), "|1:{\"t\":1}|2:{\"t\":2}|3:{\"t\":3}", "each link follows the last one written");
     assert_eq!(all[1].record, record(2, "b", "Failure"));
     assert_eq!(store.audit_events(2, 10).await.unwrap().len(), 1);
     assert_eq!(store.audit_head().await.unwrap().as_deref(), Some("3:|1:{\"t\":1}|2:{\"t\":2}|3:{\"t\":3}"));
+    store.append_audit(Vec::new().into(), chain.clone(), Some("2:0:0".into())).await.unwrap();
+    assert_eq!(store.audit_journal_mark().await.unwrap().as_deref(), Some("2:0:0"), "a mark alone moves");
+    assert_eq!(store.audit_events(0, 10).await.unwrap().len(), 3, "a mark alone adds no event");
+    assert_eq!(store.audit_head().await.unwrap().as_deref(), Some("3:|1:{\"t\":1}|2:{\"t\":2}|3:{\"t\":3}"), "nor moves the head");
     let q =
         |attributes: Vec<LookupAttribute>, before: Option<i64>| EventQuery { from: None, to: None, attributes, max_results: 10, before };
     let seqs = |v: Vec<(i64, String)>| v.into_iter().map(|(s, _)| s).collect::<Vec<_>>();

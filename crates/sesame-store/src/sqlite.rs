@@ -217,6 +217,7 @@ END;
 ];
 
 const AUDIT_HEAD: &str = "audit_head";
+const AUDIT_JOURNAL_MARK: &str = "audit_journal";
 
 pub struct SqliteStore {
     conn: Worker,
@@ -224,6 +225,8 @@ pub struct SqliteStore {
     marks: Arc<Mutex<PageMarks>>,
     /// Dropping it stops the audit file's checkpointer (file stores only).
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
+    /// The audit journal's file (file stores only).
+    journal: Option<std::path::PathBuf>,
 }
 
 /// How often the checkpointer copies the audit file's WAL into the file.
@@ -304,6 +307,11 @@ pub fn audit_path(path: &Path) -> std::path::PathBuf {
     path.with_file_name(format!("{stem}-audit.db"))
 }
 
+/// Where the audit journal of the store at `path` lives.
+pub fn audit_journal_path(path: &Path) -> std::path::PathBuf {
+    audit_path(path).with_extension("journal")
+}
+
 /// Every [`PAGE_MARK`]-th secret's place in the listing order, remembered so that a page deep
 /// in the list starts from the nearest mark instead of counting every row before it (SQL's
 /// `OFFSET`). Valid while `secret_counts.epoch` is what it was when they were taken; rows added
@@ -373,7 +381,7 @@ impl SqliteStore {
         let main = Connection::open(path).map_err(backend)?;
         own(&main, path)?;
         let store = Self::init(main, Connection::open(&audit_file).map_err(backend)?, Some(path))?;
-        Ok(SqliteStore { _checkpointer: Some(start_checkpointer(&audit_file)?), ..store })
+        Ok(SqliteStore { _checkpointer: Some(start_checkpointer(&audit_file)?), journal: Some(audit_journal_path(path)), ..store })
     }
 
     pub fn open_in_memory() -> StoreResult<SqliteStore> {
@@ -395,6 +403,7 @@ impl SqliteStore {
             audit: Worker::start("sesame-audit-store", audit).map_err(backend)?,
             marks: Default::default(),
             _checkpointer: None,
+            journal: None,
         })
     }
 
@@ -418,6 +427,12 @@ impl SqliteStore {
     /// Runs `f` with the main file's connection, on its thread.
     async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
         self.conn.run(f).await.map_err(backend)?
+    }
+
+    /// A value of the audit file's own `meta` table.
+    async fn audit_meta(&self, key: &'static str) -> StoreResult<Option<String>> {
+        self.with_audit(move |c| c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(backend))
+            .await
     }
 
     /// Runs `f` with the audit file's connection, on its thread.
@@ -1101,7 +1116,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append_audit(&self, records: Vec<AuditRecord>, chain: Arc<dyn AuditChain>) -> StoreResult<()> {
+    async fn append_audit(&self, records: Arc<[AuditRecord]>, chain: Arc<dyn AuditChain>, journal_mark: Option<String>) -> StoreResult<()> {
         self.with_audit(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
             let last: Option<(i64, Vec<u8>)> = tx
@@ -1124,7 +1139,7 @@ impl Store for SqliteStore {
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     )
                     .map_err(backend)?;
-                for r in &records {
+                for r in records.iter() {
                     seq += 1;
                     mac = chain.link(&mac, seq, r);
                     insert
@@ -1132,13 +1147,29 @@ impl Store for SqliteStore {
                         .map_err(backend)?;
                 }
             }
-            tx.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                .map_err(backend)?
-                .execute(params![AUDIT_HEAD, chain.head(seq, &mac)])
+            let mut set = tx
+                .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
                 .map_err(backend)?;
+            // An append of no events (only a mark) leaves the head as it is, even one that fails
+            // verification.
+            if !records.is_empty() {
+                set.execute(params![AUDIT_HEAD, chain.head(seq, &mac)]).map_err(backend)?;
+            }
+            if let Some(mark) = journal_mark {
+                set.execute(params![AUDIT_JOURNAL_MARK, mark]).map_err(backend)?;
+            }
+            drop(set);
             tx.commit().map_err(backend)
         })
         .await
+    }
+
+    async fn audit_journal_mark(&self) -> StoreResult<Option<String>> {
+        self.audit_meta(AUDIT_JOURNAL_MARK).await
+    }
+
+    fn audit_journal_path(&self) -> Option<std::path::PathBuf> {
+        self.journal.clone()
     }
 
     async fn audit_events(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredAuditEvent>> {
@@ -1169,8 +1200,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit_head(&self) -> StoreResult<Option<String>> {
-        self.with_audit(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", [AUDIT_HEAD], |r| r.get(0)).optional().map_err(backend))
-            .await
+        self.audit_meta(AUDIT_HEAD).await
     }
 
     async fn lookup_audit(&self, query: &EventQuery) -> StoreResult<Vec<(i64, String)>> {

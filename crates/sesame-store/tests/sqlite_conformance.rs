@@ -85,7 +85,7 @@ async fn an_older_store_keeps_its_audit_trail_when_it_moves_to_its_own_file() {
     };
     {
         let store = SqliteStore::open(&path).unwrap();
-        store.append_audit((1..=3).map(record).collect(), Arc::new(Plain)).await.unwrap();
+        store.append_audit((1..=3).map(record).collect(), Arc::new(Plain), None).await.unwrap();
     }
     // Put the trail back where version 5 of the schema kept it, as an older server left it.
     let trail = sesame_store::sqlite::audit_path(&path);
@@ -108,7 +108,7 @@ async fn an_older_store_keeps_its_audit_trail_when_it_moves_to_its_own_file() {
     assert_eq!(events[2].mac, b"|1|2|3".to_vec());
     assert_eq!(store.audit_head().await.unwrap().as_deref(), Some("3:|1|2|3"), "the head moved");
     assert_eq!(store.meta_get("audit_head").await.unwrap(), None, "no head is left in the main file");
-    store.append_audit(vec![record(4)], Arc::new(Plain)).await.unwrap();
+    store.append_audit(vec![record(4)].into(), Arc::new(Plain), None).await.unwrap();
     assert_eq!(store.audit_events(3, 10).await.unwrap()[0].mac, b"|1|2|3|4".to_vec(), "the chain goes on");
     drop(store);
     let main = rusqlite::Connection::open(&path).unwrap();
