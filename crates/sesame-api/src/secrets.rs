@@ -473,7 +473,7 @@ pub struct GetValue {
 }
 
 /// One ListSecrets filter: values of one key are ORed, keys are ANDed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SecretFilter {
     Name(Vec<String>),
     Description(Vec<String>),

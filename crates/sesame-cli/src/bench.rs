@@ -479,11 +479,23 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
     let get = load(&authority_of(endpoint)?, a.connections, Duration::from_secs(a.duration), make).await?;
     println!("{}", get.line(&format!("GetSecretValue @ {size}")));
     // Each figure is the median of several calls (`summarize`'s p50), so one cold read does not
-    // decide it.
+    // decide it. The k-th call asks pages of 100 - k, so that none is answered from the server's
+    // cache of listings (which keeps a listing until the next write): these time the store.
+    let sizes = |k: usize| 100 - k;
     let mut pages = Vec::new();
-    for page in [1, (size / 100 / 2).max(1), (size / 100).max(1)] {
-        let call = vec![("PageSize", "100".to_string()), ("PageNumber", page.to_string())];
-        pages.push(median_ms(c, "ListSecrets", &vec![call; PAGE_CALLS]).await?);
+    for place in [Place::First, Place::Middle, Place::Last] {
+        let calls = (0..PAGE_CALLS)
+            .map(|k| {
+                let last = size.div_ceil(sizes(k)).max(1);
+                let page = match place {
+                    Place::First => 1,
+                    Place::Middle => (last / 2).max(1),
+                    Place::Last => last,
+                };
+                vec![("PageSize", sizes(k).to_string()), ("PageNumber", page.to_string())]
+            })
+            .collect::<Vec<_>>();
+        pages.push(median_ms(c, "ListSecrets", &calls).await?);
     }
     println!(
         "{:<28} first, middle, last page of 100: {:.2} / {:.2} / {:.2} ms",
@@ -493,15 +505,17 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
         pages[2]
     );
     // The listing DMS makes at every logon: one secret by name (the filter matches substrings).
-    let by_name = median_ms(c, "ListSecrets", &vec![listing_by("SecretName", format!("scale/{:06}", size / 2)); PAGE_CALLS]).await?;
+    let by_name_calls = (0..PAGE_CALLS).map(|k| listing_by("SecretName", format!("scale/{:06}", size / 2), sizes(k))).collect::<Vec<_>>();
+    let by_name = median_ms(c, "ListSecrets", &by_name_calls).await?;
     println!("{:<28} {by_name:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by name @ {size}"));
     // The listing DMS makes instead for an instance registered by its RDS instance.
-    let call = listing_by("DBInstanceId", format!("rm-scale{:06}", size / 2 / 100 * 100));
-    let found = c.call("ListSecrets", &borrowed(&call)).await?;
+    let instance = format!("rm-scale{:06}", size / 2 / 100 * 100);
+    let found = c.call("ListSecrets", &borrowed(&listing_by("DBInstanceId", instance.clone(), 100))).await?;
     if found["TotalCount"].as_i64() != Some(1) {
         bail!("ListSecrets by DBInstanceId found {} secrets, not the one seeded", found["TotalCount"]);
     }
-    let by_instance = median_ms(c, "ListSecrets", &vec![call; PAGE_CALLS]).await?;
+    let by_instance_calls = (1..=PAGE_CALLS).map(|k| listing_by("DBInstanceId", instance.clone(), sizes(k))).collect::<Vec<_>>();
+    let by_instance = median_ms(c, "ListSecrets", &by_instance_calls).await?;
     println!("{:<28} {by_instance:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by instance @ {size}"));
     // A manual rotation of a generic secret: a new version becomes ACSCurrent and the old one
     // ACSPrevious (what a rotation writes to the store, without a database server's share).
@@ -521,9 +535,16 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
     )
 }
 
-/// A ListSecrets page of 100 with one filter of one value.
-fn listing_by(key: &str, value: String) -> Vec<(&'static str, String)> {
-    vec![("Filters", json!([{"Key": key, "Values": [value]}]).to_string()), ("PageSize", "100".to_string())]
+/// Where a timed ListSecrets page is in the listing.
+enum Place {
+    First,
+    Middle,
+    Last,
+}
+
+/// A ListSecrets page with one filter of one value.
+fn listing_by(key: &str, value: String, page_size: usize) -> Vec<(&'static str, String)> {
+    vec![("Filters", json!([{"Key": key, "Values": [value]}]).to_string()), ("PageSize", page_size.to_string())]
 }
 
 /// Parameters as `Client::call` takes them.

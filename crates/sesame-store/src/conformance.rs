@@ -45,6 +45,42 @@ pub async fn run(store: &dyn Store) {
     identities(store).await;
     audit(store).await;
     deep_pages(store).await;
+    listings_follow_writes(store).await;
+}
+
+/// A listing asked again answers the same, and after each kind of write what the write made,
+/// whatever a backend keeps between the two.
+async fn listings_follow_writes(store: &dyn Store) {
+    let by = |f: SecretFilter| vec![f];
+    let names = |page: (Vec<Secret>, i64)| (page.0.into_iter().map(|s| s.name).collect::<Vec<_>>(), page.1);
+    let listing = |filters: Vec<SecretFilter>| async move { names(store.list_secrets(&filters, 0, 10).await.unwrap()) };
+    let name = || by(SecretFilter::Name(vec!["cached/".into()]));
+    let tag = || by(SecretFilter::TagKey(vec!["cached-tag".into()]));
+    let described = || by(SecretFilter::Description(vec!["renamed text".into()]));
+    assert_eq!(listing(name()).await, (vec![], 0));
+    store.insert_secret(&secret("cached/a", 900), &[], &[("v1", &sealed(1))]).await.unwrap();
+    assert_eq!(listing(name()).await, (vec!["cached/a".to_string()], 1), "a new secret");
+    assert_eq!(listing(name()).await, (vec!["cached/a".to_string()], 1), "asked again");
+    let (all, total) = listing(vec![]).await;
+    assert!(all.contains(&"cached/a".to_string()));
+    store.insert_secret(&secret("cached/b", 901), &[], &[("v1", &sealed(1))]).await.unwrap();
+    assert_eq!(listing(vec![]).await.1, total + 1, "the unfiltered listing counts it too");
+    assert_eq!(listing(tag()).await, (vec![], 0));
+    let t = Tag { tag_key: "cached-tag".into(), tag_value: "x".into() };
+    assert!(store.add_tags("secret", "cached/b", &[t], 3).await.unwrap());
+    assert_eq!(listing(tag()).await, (vec!["cached/b".to_string()], 1), "a new tag");
+    store.remove_tags("secret", "cached/b", None).await.unwrap();
+    assert_eq!(listing(tag()).await, (vec![], 0), "a removed tag");
+    assert_eq!(listing(described()).await, (vec![], 0));
+    let mut b = store.get_secret("cached/b").await.unwrap().unwrap();
+    b.description = "renamed text".into();
+    store.update_secret(&b, None).await.unwrap();
+    assert_eq!(listing(described()).await, (vec!["cached/b".to_string()], 1), "a changed description");
+    let page = store.list_secrets(&name(), 0, 10).await.unwrap().0;
+    assert_eq!(page[1].revision, b.revision + 1, "a listing shows the secret as the write left it");
+    store.delete_secret("cached/a").await.unwrap();
+    store.delete_secret("cached/b").await.unwrap();
+    assert_eq!(listing(name()).await, (vec![], 0), "deleted secrets");
 }
 
 /// Pages deep in a long listing are the same rows as the same stretch of the whole listing,

@@ -22,7 +22,9 @@ use sesame_core::model::{
     RotationStep, SealedValue, Secret, SecretRead, SecretVersion, StoredAuditEvent, User,
 };
 use sesame_core::store::{Store, StoreError, StoreResult};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Each entry moves the schema one version up; `PRAGMA user_version` records how far a file is.
@@ -223,6 +225,9 @@ pub struct SqliteStore {
     conn: Worker,
     audit: Worker,
     marks: Arc<Mutex<PageMarks>>,
+    /// Writes through `conn` so far: a cached listing is good while this is what it was.
+    writes: AtomicU64,
+    listings: Mutex<Listings>,
     /// Dropping it stops the audit file's checkpointer (file stores only).
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
     /// The audit journal's file (file stores only).
@@ -310,6 +315,49 @@ pub fn audit_path(path: &Path) -> std::path::PathBuf {
 /// Where the audit journal of the store at `path` lives.
 pub fn audit_journal_path(path: &Path) -> std::path::PathBuf {
     audit_path(path).with_extension("journal")
+}
+
+/// The filters, offset and limit of a ListSecrets page.
+type ListingKey = (Vec<SecretFilter>, i64, i64);
+
+/// ListSecrets answers, kept while no write has gone through the store since they were read
+/// (`SqliteStore::writes`): DMS asks the same filtered listing at every logon, and a cached one
+/// is answered without a trip to the store's thread. Bounded by the secrets they hold.
+#[derive(Default)]
+struct Listings {
+    writes: u64,
+    secrets: usize,
+    pages: HashMap<ListingKey, Arc<(Vec<Secret>, i64)>>,
+}
+
+/// How many secrets the cached listings may hold together.
+const LISTED_SECRETS: usize = 10_000;
+
+impl Listings {
+    fn get(&mut self, writes: u64, key: &ListingKey) -> Option<Arc<(Vec<Secret>, i64)>> {
+        self.forget_before(writes);
+        self.pages.get(key).cloned()
+    }
+
+    /// Keeps a page read when the store had seen `writes` writes, if it still has.
+    fn put(&mut self, writes: u64, now: u64, key: ListingKey, page: Arc<(Vec<Secret>, i64)>) {
+        if writes != now {
+            return;
+        }
+        self.forget_before(writes);
+        if self.secrets + page.0.len() > LISTED_SECRETS {
+            self.pages.clear();
+            self.secrets = 0;
+        }
+        self.secrets += page.0.len();
+        self.pages.insert(key, page);
+    }
+
+    fn forget_before(&mut self, writes: u64) {
+        if self.writes != writes {
+            *self = Listings { writes, ..Default::default() };
+        }
+    }
 }
 
 /// Every [`PAGE_MARK`]-th secret's place in the listing order, remembered so that a page deep
@@ -402,6 +450,8 @@ impl SqliteStore {
             conn: Worker::start("sesame-store", conn).map_err(backend)?,
             audit: Worker::start("sesame-audit-store", audit).map_err(backend)?,
             marks: Default::default(),
+            writes: AtomicU64::new(0),
+            listings: Default::default(),
             _checkpointer: None,
             journal: None,
         })
@@ -421,12 +471,61 @@ impl SqliteStore {
 
     /// Runs `f`, which only reads (see the module's note on connections).
     async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
-        self.with(move |c| f(c)).await
+        self.conn.run(move |c| f(c)).await.map_err(backend)?
     }
 
-    /// Runs `f` with the main file's connection, on its thread.
+    /// Runs `f`, which may write, with the main file's connection, on its thread; cached
+    /// listings are good no more once it has run.
     async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
-        self.conn.run(f).await.map_err(backend)?
+        let done = self.conn.run(f).await.map_err(backend);
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        done?
+    }
+
+    fn cached_listings(&self) -> std::sync::MutexGuard<'_, Listings> {
+        self.listings.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A ListSecrets page from the store itself.
+    async fn read_listing(&self, filters: &[SecretFilter], offset: i64, limit: i64) -> StoreResult<(Vec<Secret>, i64)> {
+        if filters.is_empty() {
+            let marks = self.marks.clone();
+            return self
+                .read(move |c| {
+                    let (total, epoch): (i64, i64) = c
+                        .prepare_cached("SELECT total, epoch FROM secret_counts")
+                        .map_err(backend)?
+                        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(backend)?;
+                    let start = marks.lock().map_err(|_| StoreError::Backend("store mutex poisoned".into()))?.start(c, epoch, offset)?;
+                    let Some(((created, rowid), skip)) = start else { return Ok((Vec::new(), total)) };
+                    let mut stmt = c
+                        .prepare_cached(&format!(
+                            "SELECT {SECRET_COLUMNS} FROM secrets WHERE created >= ?1 AND (created > ?1 OR rowid >= ?2) \
+                             ORDER BY created, rowid LIMIT ?3 OFFSET ?4"
+                        ))
+                        .map_err(backend)?;
+                    Ok((rows(&mut stmt, params![created, rowid, limit, skip], secret_from_row)?, total))
+                })
+                .await;
+        }
+        let (clause, params) = secret_filter_sql(filters);
+        self.read(move |c| {
+            // The texts vary only with the filters' shape, so the statement cache keeps them.
+            let (count_sql, page_sql) = filtered_listing_sql(&clause, params.len());
+            let total = c
+                .prepare_cached(&count_sql)
+                .map_err(backend)?
+                .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
+                .map_err(backend)?;
+            let mut page_params = params.clone();
+            page_params.push(SqlValue::Integer(limit));
+            page_params.push(SqlValue::Integer(offset));
+            let mut stmt = c.prepare_cached(&page_sql).map_err(backend)?;
+            let items = rows(&mut stmt, rusqlite::params_from_iter(page_params.iter()), secret_from_row)?;
+            Ok((items, total))
+        })
+        .await
     }
 
     /// A value of the audit file's own `meta` table.
@@ -1452,44 +1551,14 @@ impl Store for SqliteStore {
     }
 
     async fn list_secrets(&self, filters: &[SecretFilter], offset: i64, limit: i64) -> StoreResult<(Vec<Secret>, i64)> {
-        if filters.is_empty() {
-            let marks = self.marks.clone();
-            return self
-                .read(move |c| {
-                    let (total, epoch): (i64, i64) = c
-                        .prepare_cached("SELECT total, epoch FROM secret_counts")
-                        .map_err(backend)?
-                        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .map_err(backend)?;
-                    let start = marks.lock().map_err(|_| StoreError::Backend("store mutex poisoned".into()))?.start(c, epoch, offset)?;
-                    let Some(((created, rowid), skip)) = start else { return Ok((Vec::new(), total)) };
-                    let mut stmt = c
-                        .prepare_cached(&format!(
-                            "SELECT {SECRET_COLUMNS} FROM secrets WHERE created >= ?1 AND (created > ?1 OR rowid >= ?2) \
-                             ORDER BY created, rowid LIMIT ?3 OFFSET ?4"
-                        ))
-                        .map_err(backend)?;
-                    Ok((rows(&mut stmt, params![created, rowid, limit, skip], secret_from_row)?, total))
-                })
-                .await;
+        let key = (filters.to_vec(), offset, limit);
+        let writes = self.writes.load(Ordering::Acquire);
+        if let Some(page) = self.cached_listings().get(writes, &key) {
+            return Ok((page.0.clone(), page.1));
         }
-        let (clause, params) = secret_filter_sql(filters);
-        self.read(move |c| {
-            // The texts vary only with the filters' shape, so the statement cache keeps them.
-            let (count_sql, page_sql) = filtered_listing_sql(&clause, params.len());
-            let total = c
-                .prepare_cached(&count_sql)
-                .map_err(backend)?
-                .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
-                .map_err(backend)?;
-            let mut page_params = params.clone();
-            page_params.push(SqlValue::Integer(limit));
-            page_params.push(SqlValue::Integer(offset));
-            let mut stmt = c.prepare_cached(&page_sql).map_err(backend)?;
-            let items = rows(&mut stmt, rusqlite::params_from_iter(page_params.iter()), secret_from_row)?;
-            Ok((items, total))
-        })
-        .await
+        let page = Arc::new(self.read_listing(filters, offset, limit).await?);
+        self.cached_listings().put(writes, self.writes.load(Ordering::Acquire), key, page.clone());
+        Ok((page.0.clone(), page.1))
     }
 
     async fn secrets_due(&self, now: Timestamp) -> StoreResult<Vec<String>> {
