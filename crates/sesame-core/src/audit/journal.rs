@@ -105,19 +105,12 @@ impl Journal {
             None => None,
             Some(path) => {
                 let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?;
+                // Sparse: the disk holds what has been written. (Zeros written out ahead, in one
+                // large write, cost each request's write twice as much: the page cache then
+                // keeps the file in large folios, and ext4 walks every block of the folio. A
+                // full disk shows as a request that fails, with the reason in the log.)
                 if file.metadata()?.len() != DATA + ring_len {
-                    // Written out rather than left sparse, so that a full disk shows now and not
-                    // at a request; a page at a time, because the page cache then keeps it in
-                    // small folios, and a request's write into a large one costs twice as much
-                    // (ext4 walks every block of the folio).
-                    file.set_len(0)?;
-                    let zeros = [0_u8; 4096];
-                    let mut at = 0;
-                    while at < DATA + ring_len {
-                        let n = zeros.len().min((DATA + ring_len - at) as usize);
-                        file.write_all_at(&zeros[..n], at)?;
-                        at += n as u64;
-                    }
+                    file.set_len(DATA + ring_len)?;
                 }
                 file.write_all_at(&header(epoch), 0)?;
                 file.sync_all()?;
