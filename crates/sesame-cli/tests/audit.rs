@@ -31,6 +31,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// For servers whose data directory a test copies (a copy is not sparse, as the journal is).
+const SMALL_JOURNAL: &[&str] = &["--plain-http", "--audit-journal-kib", "64"];
+
 /// The audit trail's own file in a server's data directory.
 fn trail_of(dir: &Path) -> PathBuf {
     dir.join("config/data/sesame-audit.db")
@@ -227,7 +230,7 @@ async fn events_in_the_journal_survive_a_crash() {
 #[tokio::test]
 async fn every_kind_of_tampering_is_found_with_its_position() {
     let dir = common::unique_dir("tamper");
-    let mut server = common::TestServer::start_in(dir.clone(), &["--plain-http"]);
+    let mut server = common::TestServer::start_in(dir.clone(), SMALL_JOURNAL);
     let c = server.client();
     for i in 0..10 {
         let _ = c.call("DescribeKey", &[("KeyId", &format!("key-{i}"))]).await;
@@ -259,7 +262,7 @@ async fn every_kind_of_tampering_is_found_with_its_position() {
         let copy = common::unique_dir("tampered");
         copy_dir(&dir, &copy);
         rusqlite::Connection::open(trail_of(&copy)).unwrap().execute_batch(sql).unwrap();
-        let server = common::TestServer::start_in(copy.clone(), &["--plain-http"]);
+        let server = common::TestServer::start_in(copy.clone(), SMALL_JOURNAL);
         let v = verify(&server.client()).await;
         assert_eq!(v["Valid"], false, "{kind}: {v}");
         let problems: Vec<(i64, String)> = v["Problems"]
@@ -279,7 +282,7 @@ async fn every_kind_of_tampering_is_found_with_its_position() {
             assert!(String::from_utf8_lossy(&out.stderr).contains("position 4: events 4 to 4 are missing"));
         }
     }
-    let pristine = common::TestServer::start_in(dir.clone(), &["--plain-http"]);
+    let pristine = common::TestServer::start_in(dir.clone(), SMALL_JOURNAL);
     let out = pristine.cli(&["audit", "verify"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     drop(pristine);
