@@ -330,8 +330,10 @@ struct Listings {
     pages: HashMap<ListingKey, Arc<(Vec<Secret>, i64)>>,
 }
 
-/// How many secrets the cached listings may hold together.
+/// How many secrets the cached listings may hold together, and how many listings (empty ones
+/// hold no secret, and their filters are the caller's).
 const LISTED_SECRETS: usize = 10_000;
+const LISTINGS: usize = 1_000;
 
 impl Listings {
     fn get(&mut self, writes: u64, key: &ListingKey) -> Option<Arc<(Vec<Secret>, i64)>> {
@@ -345,7 +347,7 @@ impl Listings {
             return;
         }
         self.forget_before(writes);
-        if self.secrets + page.0.len() > LISTED_SECRETS {
+        if self.secrets + page.0.len() > LISTED_SECRETS || self.pages.len() >= LISTINGS {
             self.pages.clear();
             self.secrets = 0;
         }
@@ -1709,6 +1711,22 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_listings_are_kept_only_while_nothing_was_written_and_stay_bounded() {
+        let mut l = Listings::default();
+        let key = |n: usize| (vec![SecretFilter::Name(vec![format!("n{n}")])], 0, 10);
+        let page = || Arc::new((Vec::new(), 0));
+        l.put(3, 4, key(0), page());
+        assert!(l.get(4, &key(0)).is_none(), "read before a write that landed during the read");
+        l.put(4, 4, key(0), page());
+        assert!(l.get(4, &key(0)).is_some());
+        assert!(l.get(5, &key(0)).is_none(), "a write since");
+        for n in 0..LISTINGS + 10 {
+            l.put(5, 5, key(n), page());
+        }
+        assert!(l.pages.len() <= LISTINGS, "{} listings kept", l.pages.len());
+    }
 
     /// What SQLite plans for a ListSecrets with `filter`: its count and its page.
     fn plans(c: &Connection, filter: SecretFilter) -> Vec<String> {
