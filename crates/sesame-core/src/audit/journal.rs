@@ -153,7 +153,7 @@ impl Journal {
     /// Writes `payload` and hands `record` on (taking it), or leaves both where they were.
     fn append(&self, record: &mut Option<AuditRecord>, payload: &[u8]) -> Result<(), JournalError> {
         let need = ENTRY_HEADER + payload.len() as u64;
-        if need > self.ring_len {
+        if need > self.ring_len || payload.len() >= WRAP as usize {
             return Err(JournalError::TooLarge(payload.len()));
         }
         let mut ring = self.lock();
