@@ -199,28 +199,30 @@ impl DmsStore {
     pub async fn audit(&self, entries: Vec<(i64, AuditEntry)>) -> Result<(), Error> {
         self.with(move |c| {
             let tx = c.transaction()?;
+            // Prepared once per connection: every statement run through DMS comes here.
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO sql_audit (time, user_name, instance_id, instance_name, schema_name, sql, sql_type, exec_state, affect_rows, elapsed_ms, remark, secret_name, secret_version_id, account_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?;
             for (time, e) in &entries {
-                tx.execute(
-                    "INSERT INTO sql_audit (time, user_name, instance_id, instance_name, schema_name, sql, sql_type, exec_state, affect_rows, elapsed_ms, remark, secret_name, secret_version_id, account_name)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                    params![
-                        time,
-                        e.user_name,
-                        e.instance_id,
-                        e.instance_name,
-                        e.schema_name,
-                        e.sql,
-                        e.sql_type,
-                        e.exec_state,
-                        e.affect_rows,
-                        e.elapsed_time,
-                        e.remark,
-                        e.secret_name,
-                        e.secret_version_id,
-                        e.account_name
-                    ],
-                )?;
+                insert.execute(params![
+                    time,
+                    e.user_name,
+                    e.instance_id,
+                    e.instance_name,
+                    e.schema_name,
+                    e.sql,
+                    e.sql_type,
+                    e.exec_state,
+                    e.affect_rows,
+                    e.elapsed_time,
+                    e.remark,
+                    e.secret_name,
+                    e.secret_version_id,
+                    e.account_name
+                ])?;
             }
+            drop(insert);
             tx.commit()
         })
         .await
