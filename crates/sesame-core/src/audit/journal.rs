@@ -378,10 +378,31 @@ mod tests {
         }
     }
 
-    fn temp_path(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("sesame-journal-{tag}-{}", sesame_crypto::random::id_suffix(8).unwrap()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("t-audit.journal")
+    /// A journal file in a directory of its own, removed when the test ends.
+    struct TempJournal(PathBuf);
+
+    impl TempJournal {
+        fn new(tag: &str) -> TempJournal {
+            let dir = std::env::temp_dir().join(format!("sesame-journal-{tag}-{}", sesame_crypto::random::id_suffix(8).unwrap()));
+            std::fs::create_dir_all(&dir).unwrap();
+            TempJournal(dir.join("t-audit.journal"))
+        }
+    }
+
+    impl Drop for TempJournal {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    /// A new journal of `capacity` at `epoch` in a file of its own, and its MAC key's material.
+    fn fresh(tag: &str, capacity: u64, epoch: u64) -> (TempJournal, KeyMaterial, Journal, mpsc::UnboundedReceiver<Journaled>) {
+        let file = TempJournal::new(tag);
+        let (k, m) = key();
+        let (j, rx) = Journal::create(Some(&file.0), capacity, k, epoch).unwrap();
+        (file, m, j, rx)
     }
 
     /// Writes `n` records numbered from `from`; returns what the trail was handed.
@@ -394,9 +415,8 @@ mod tests {
 
     #[tokio::test]
     async fn what_was_written_and_not_taken_by_the_trail_is_recovered_in_order() {
-        let path = temp_path("order");
-        let (k, m) = key();
-        let (j, mut rx) = Journal::create(Some(&path), MIN_CAPACITY * 4, k, 7).unwrap();
+        let (file, m, j, mut rx) = fresh("order", MIN_CAPACITY * 4, 7);
+        let path = file.0.clone();
         let handed = write_all(&j, &mut rx, 0, 10).await;
         assert_eq!(handed.iter().map(|h| h.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>(), "handed on in order");
         // The trail took the first four, with their mark; the process then died.
@@ -412,9 +432,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_ring_wraps_and_recovery_follows_it() {
-        let path = temp_path("wrap");
-        let (k, m) = key();
-        let (j, mut rx) = Journal::create(Some(&path), MIN_CAPACITY, k, 1).unwrap();
+        let (file, m, j, mut rx) = fresh("wrap", MIN_CAPACITY, 1);
+        let path = file.0.clone();
         // About 90 entries fit; drain as the trail would, across several laps.
         let mut last = (0, 0);
         for lap in 0..5 {
@@ -440,9 +459,8 @@ mod tests {
 
     #[tokio::test]
     async fn recovery_stops_at_a_cut_or_altered_entry() {
-        let path = temp_path("cut");
-        let (k, m) = key();
-        let (j, mut rx) = Journal::create(Some(&path), MIN_CAPACITY * 4, k, 3).unwrap();
+        let (file, m, j, mut rx) = fresh("cut", MIN_CAPACITY * 4, 3);
+        let path = file.0.clone();
         let handed = write_all(&j, &mut rx, 0, 5).await;
         drop(j);
         let mut bytes = std::fs::read(&path).unwrap();
@@ -460,9 +478,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_journal_of_another_epoch_than_the_trails_mark_is_not_read() {
-        let path = temp_path("epoch");
-        let (k, m) = key();
-        let (j, mut rx) = Journal::create(Some(&path), MIN_CAPACITY, k, 5).unwrap();
+        let (file, m, j, mut rx) = fresh("epoch", MIN_CAPACITY, 5);
+        let path = file.0.clone();
         write_all(&j, &mut rx, 0, 3).await;
         drop(j);
         let k = MacKey::new(&m);
