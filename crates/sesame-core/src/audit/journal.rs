@@ -132,14 +132,14 @@ impl Journal {
 
     /// Writes one event and hands it on to the trail; waits for room while the ring is full.
     pub async fn write(&self, record: AuditRecord) -> Result<(), JournalError> {
-        let payload = encode(&record);
+        let mut entry = entry(&record);
         let mut record = Some(record);
         let deadline = tokio::time::Instant::now() + FULL_WAIT;
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.append(&mut record, &payload) {
+            match self.append(&mut record, &mut entry) {
                 Err(JournalError::Full) => {
                     if tokio::time::timeout_at(deadline, room).await.is_err() {
                         return Err(JournalError::Full);
@@ -150,11 +150,13 @@ impl Journal {
         }
     }
 
-    /// Writes `payload` and hands `record` on (taking it), or leaves both where they were.
-    fn append(&self, record: &mut Option<AuditRecord>, payload: &[u8]) -> Result<(), JournalError> {
-        let need = ENTRY_HEADER + payload.len() as u64;
-        if need > self.ring_len || payload.len() >= WRAP as usize {
-            return Err(JournalError::TooLarge(payload.len()));
+    /// Writes `entry` (as [`entry`] made it, its header filled in here) and hands `record` on
+    /// (taking it), or leaves the journal and `record` as they were.
+    fn append(&self, record: &mut Option<AuditRecord>, entry: &mut [u8]) -> Result<(), JournalError> {
+        let need = entry.len() as u64;
+        let payload = entry.len() - ENTRY_HEADER as usize;
+        if need > self.ring_len || payload >= WRAP as usize {
+            return Err(JournalError::TooLarge(payload));
         }
         let mut ring = self.lock();
         let seq = ring.seq + 1;
@@ -166,12 +168,12 @@ impl Journal {
         if let Some(file) = &self.file {
             let written = (|| {
                 if gap >= ENTRY_HEADER {
-                    file.write_all_at(&self.entry_header(WRAP, seq, &[]), DATA + off)?;
+                    let mut marker = [0; ENTRY_HEADER as usize];
+                    self.seal(&mut marker, WRAP, seq);
+                    file.write_all_at(&marker, DATA + off)?;
                 }
-                let mut entry = Vec::with_capacity(need as usize);
-                entry.extend_from_slice(&self.entry_header(payload.len() as u32, seq, payload));
-                entry.extend_from_slice(payload);
-                file.write_all_at(&entry, DATA + (ring.pos + gap) % self.ring_len)
+                self.seal(entry, payload as u32, seq);
+                file.write_all_at(entry, DATA + (ring.pos + gap) % self.ring_len)
             })();
             written.map_err(JournalError::Io)?;
         }
@@ -185,13 +187,15 @@ impl Journal {
         Ok(())
     }
 
-    fn entry_header(&self, len: u32, seq: u64, payload: &[u8]) -> Vec<u8> {
-        let mut h = Vec::with_capacity(ENTRY_HEADER as usize);
-        h.extend_from_slice(&len.to_be_bytes());
-        h.extend_from_slice(&self.epoch.to_be_bytes());
-        h.extend_from_slice(&seq.to_be_bytes());
-        h.extend_from_slice(&entry_mac(&self.key, len, self.epoch, seq, payload));
-        h
+    /// Fills in the header of `entry` (a header's room, then the payload): length, epoch, seq and
+    /// the MAC over them and the payload.
+    fn seal(&self, entry: &mut [u8], len: u32, seq: u64) {
+        let (header, payload) = entry.split_at_mut(ENTRY_HEADER as usize);
+        let mac = self.key.sign(&entry_mac_parts(len, &self.epoch.to_be_bytes(), &seq.to_be_bytes(), payload));
+        header[..4].copy_from_slice(&len.to_be_bytes());
+        header[4..12].copy_from_slice(&self.epoch.to_be_bytes());
+        header[12..20].copy_from_slice(&seq.to_be_bytes());
+        header[20..].copy_from_slice(&mac);
     }
 
     fn lock(&self) -> MutexGuard<'_, Ring> {
@@ -235,10 +239,6 @@ fn header(epoch: u64) -> Vec<u8> {
     h
 }
 
-fn entry_mac(key: &MacKey, len: u32, epoch: u64, seq: u64, payload: &[u8]) -> Vec<u8> {
-    key.sign(&entry_mac_parts(len, &epoch.to_be_bytes(), &seq.to_be_bytes(), payload))
-}
-
 /// What an entry's MAC covers: all of its header and its payload.
 fn entry_mac_parts<'a>(len: u32, epoch: &'a [u8; 8], seq: &'a [u8; 8], payload: &'a [u8]) -> [&'a [u8]; 5] {
     [b"journal", if len == WRAP { b"wrap" } else { b"event" }, epoch, seq, payload]
@@ -251,11 +251,17 @@ fn entry_mac_parts<'a>(len: u32, epoch: &'a [u8; 8], seq: &'a [u8; 8], payload: 
 pub fn recover(path: Option<&Path>, key: &MacKey, mark: Option<&str>) -> std::io::Result<(Vec<AuditRecord>, u64)> {
     let mark = mark.and_then(parse_mark);
     let mark_epoch = mark.map_or(0, |(epoch, _, _)| epoch);
-    let bytes = match path {
-        Some(p) if p.exists() => std::fs::read(p)?,
+    let file = match path {
+        Some(p) if p.exists() => File::open(p)?,
         _ => return Ok((Vec::new(), mark_epoch + 1)),
     };
-    let file_epoch = match bytes.get(..20) {
+    // Read where the entries are, not the whole ring: after a clean stop nothing follows the mark.
+    let read = |at: u64, n: usize| {
+        let mut buf = vec![0; n];
+        file.read_exact_at(&mut buf, at).ok().map(|()| buf)
+    };
+    let ring_len = file.metadata()?.len().saturating_sub(DATA);
+    let file_epoch = match read(0, 20) {
         Some(h) if h[..8] == MAGIC[..] && h[8..12] == VERSION.to_be_bytes() => u64::from_be_bytes(array(&h[12..20])),
         _ => {
             tracing::warn!("the audit journal has no valid header; starting a new one");
@@ -264,7 +270,7 @@ pub fn recover(path: Option<&Path>, key: &MacKey, mark: Option<&str>) -> std::io
     };
     let next_epoch = file_epoch.max(mark_epoch) + 1;
     match mark {
-        Some((epoch, seq, end)) if epoch == file_epoch => Ok((read_after(&bytes, key, epoch, seq, end), next_epoch)),
+        Some((epoch, seq, end)) if epoch == file_epoch => Ok((read_after(&read, ring_len, key, epoch, seq, end), next_epoch)),
         Some((epoch, ..)) if epoch > file_epoch => Ok((Vec::new(), next_epoch)),
         _ => {
             tracing::warn!(journal_epoch = file_epoch, trail_epoch = mark_epoch, "the audit journal is not this trail's; it is not read");
@@ -273,9 +279,16 @@ pub fn recover(path: Option<&Path>, key: &MacKey, mark: Option<&str>) -> std::io
     }
 }
 
-/// The entries of `epoch` from `end` on, while each is whole, MACed and next in sequence.
-fn read_after(bytes: &[u8], key: &MacKey, epoch: u64, seq: u64, end: u64) -> Vec<AuditRecord> {
-    let ring_len = (bytes.len() as u64).saturating_sub(DATA);
+/// The entries of `epoch` from `end` on, while each is whole, MACed and next in sequence, from a
+/// ring of `ring_len` bytes that `read(offset, length)` reads (`None` past the end).
+fn read_after(
+    read: &dyn Fn(u64, usize) -> Option<Vec<u8>>,
+    ring_len: u64,
+    key: &MacKey,
+    epoch: u64,
+    seq: u64,
+    end: u64,
+) -> Vec<AuditRecord> {
     let mut out = Vec::new();
     if ring_len == 0 {
         return out;
@@ -288,22 +301,21 @@ fn read_after(bytes: &[u8], key: &MacKey, epoch: u64, seq: u64, end: u64) -> Vec
             pos += ring_len - off;
             continue;
         }
-        let at = (DATA + off) as usize;
-        let Some(h) = bytes.get(at..at + ENTRY_HEADER as usize) else { break };
+        let Some(h) = read(DATA + off, ENTRY_HEADER as usize) else { break };
         let len = u32::from_be_bytes(array(&h[..4]));
         let (e, s, mac) = (u64::from_be_bytes(array(&h[4..12])), u64::from_be_bytes(array(&h[12..20])), &h[20..]);
         if e != epoch || s != seq {
             break;
         }
-        let body = at + ENTRY_HEADER as usize;
         let payload = match len {
-            WRAP => &[][..],
-            _ => match bytes.get(body..body + len as usize).filter(|_| ENTRY_HEADER + len as u64 <= ring_len - off) {
+            WRAP => Vec::new(),
+            _ if ENTRY_HEADER + len as u64 > ring_len - off => break,
+            _ => match read(DATA + off + ENTRY_HEADER, len as usize) {
                 Some(p) => p,
                 None => break,
             },
         };
-        if !key.verify(&entry_mac_parts(len, &e.to_be_bytes(), &s.to_be_bytes(), payload), mac) {
+        if !key.verify(&entry_mac_parts(len, &e.to_be_bytes(), &s.to_be_bytes(), &payload), mac) {
             // The entry a crash cut short, or an altered one.
             tracing::warn!(seq = s, "an audit journal entry is incomplete or altered; the journal is read up to it");
             break;
@@ -312,7 +324,7 @@ fn read_after(bytes: &[u8], key: &MacKey, epoch: u64, seq: u64, end: u64) -> Vec
             pos += ring_len - off;
             continue;
         }
-        let Some(record) = decode(payload) else { break };
+        let Some(record) = decode(&payload) else { break };
         out.push(record);
         pos += ENTRY_HEADER + len as u64;
         seq += 1;
@@ -326,10 +338,12 @@ fn array<const N: usize>(b: &[u8]) -> [u8; N] {
     a
 }
 
-/// `time`, then each text field as a length and its bytes.
-fn encode(r: &AuditRecord) -> Vec<u8> {
+/// An entry for `r`: room for its header, then the payload: `time`, then each text field as a
+/// length and its bytes. One buffer, written as it is once [`Journal::seal`] fills the header.
+fn entry(r: &AuditRecord) -> Vec<u8> {
     let texts = [&r.user, &r.event_name, &r.resource, &r.result, &r.access_key, &r.event];
-    let mut out = Vec::with_capacity(8 + texts.iter().map(|t| 4 + t.len()).sum::<usize>());
+    let mut out = Vec::with_capacity(ENTRY_HEADER as usize + 8 + texts.iter().map(|t| 4 + t.len()).sum::<usize>());
+    out.resize(ENTRY_HEADER as usize, 0);
     out.extend_from_slice(&r.time.to_be_bytes());
     for t in texts {
         out.extend_from_slice(&(t.len() as u32).to_be_bytes());
@@ -338,7 +352,7 @@ fn encode(r: &AuditRecord) -> Vec<u8> {
     out
 }
 
-/// The record `encode` wrote, or `None` for anything else (the journal is read from the disk).
+/// The payload `entry` wrote, or `None` for anything else (the journal is read from the disk).
 fn decode(b: &[u8]) -> Option<AuditRecord> {
     let mut rest = b.get(8..)?;
     let time = i64::from_be_bytes(array(b.get(..8)?));
@@ -494,7 +508,7 @@ mod tests {
     async fn a_full_journal_makes_writers_wait_for_room_and_then_fail() {
         let (j, mut rx) = Journal::create(None, MIN_CAPACITY, key().0, 1).unwrap();
         let mut n = 0;
-        while j.append(&mut Some(record(n)), &encode(&record(n))).is_ok() {
+        while j.append(&mut Some(record(n)), &mut entry(&record(n))).is_ok() {
             n += 1;
         }
         assert!(n > 50, "{n} entries fit");
@@ -511,7 +525,7 @@ mod tests {
         j.drained(first.seq, first.end);
         assert!(waiting.await.unwrap().is_ok(), "a writer waiting for room writes once the trail takes events");
         assert_eq!(rx.try_recv().unwrap().record, record(1000));
-        while j.append(&mut Some(record(2000)), &encode(&record(2000))).is_ok() {}
+        while j.append(&mut Some(record(2000)), &mut entry(&record(2000))).is_ok() {}
         while rx.try_recv().is_ok() {}
         // No room comes: the writer fails after FULL_WAIT, and nothing was handed on.
         tokio::time::pause();
@@ -538,8 +552,8 @@ mod tests {
         let (j, _rx) = Journal::create(None, MIN_CAPACITY, key().0, 1).unwrap();
         let mut big = record(1);
         big.event = "x".repeat(MIN_CAPACITY as usize);
-        let payload = encode(&big);
-        assert!(matches!(j.append(&mut Some(big), &payload), Err(JournalError::TooLarge(_))));
+        let mut too_large = entry(&big);
+        assert!(matches!(j.append(&mut Some(big), &mut too_large), Err(JournalError::TooLarge(_))));
     }
 
     proptest! {
@@ -549,7 +563,8 @@ mod tests {
             let mut file = header(1);
             file.resize(DATA as usize, 0);
             file.extend_from_slice(&bytes);
-            let _ = read_after(&file, &key().0, 1, seq, end);
+            let ring_len = (file.len() as u64).saturating_sub(DATA);
+            let _ = read_after(&|at, n| file.get(at as usize..at as usize + n).map(<[u8]>::to_vec), ring_len, &key().0, 1, seq, end);
         }
 
         #[test]
@@ -563,7 +578,7 @@ mod tests {
                 access_key: texts[4].clone(),
                 event: texts[5].clone(),
             };
-            let mut bytes = encode(&r);
+            let mut bytes = entry(&r).split_off(ENTRY_HEADER as usize);
             prop_assert_eq!(decode(&bytes), Some(r));
             bytes.push(0);
             prop_assert_eq!(decode(&bytes), None, "trailing bytes are refused");
