@@ -479,20 +479,18 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
     let get = load(&authority_of(endpoint)?, a.connections, Duration::from_secs(a.duration), make).await?;
     println!("{}", get.line(&format!("GetSecretValue @ {size}")));
     // Each figure is the median of several calls (`summarize`'s p50), so one cold read does not
-    // decide it. The k-th call asks pages of 100 - k, so that none is answered from the server's
-    // cache of listings (which keeps a listing until the next write): these time the store.
-    let sizes = |k: usize| 100 - k;
+    // decide it.
     let mut pages = Vec::new();
     for place in [Place::First, Place::Middle, Place::Last] {
-        let calls = (0..PAGE_CALLS)
+        let calls = TIMED_LISTINGS
             .map(|k| {
-                let last = size.div_ceil(sizes(k)).max(1);
+                let last = size.div_ceil(page_size(k)).max(1);
                 let page = match place {
                     Place::First => 1,
                     Place::Middle => (last / 2).max(1),
                     Place::Last => last,
                 };
-                vec![("PageSize", sizes(k).to_string()), ("PageNumber", page.to_string())]
+                vec![("PageSize", page_size(k).to_string()), ("PageNumber", page.to_string())]
             })
             .collect::<Vec<_>>();
         pages.push(median_ms(c, "ListSecrets", &calls).await?);
@@ -505,17 +503,15 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
         pages[2]
     );
     // The listing DMS makes at every logon: one secret by name (the filter matches substrings).
-    let by_name_calls = (0..PAGE_CALLS).map(|k| listing_by("SecretName", format!("scale/{:06}", size / 2), sizes(k))).collect::<Vec<_>>();
-    let by_name = median_ms(c, "ListSecrets", &by_name_calls).await?;
+    let by_name = median_ms(c, "ListSecrets", &timed_listings_by("SecretName", &format!("scale/{:06}", size / 2))).await?;
     println!("{:<28} {by_name:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by name @ {size}"));
     // The listing DMS makes instead for an instance registered by its RDS instance.
     let instance = format!("rm-scale{:06}", size / 2 / 100 * 100);
-    let found = c.call("ListSecrets", &borrowed(&listing_by("DBInstanceId", instance.clone(), 100))).await?;
+    let found = c.call("ListSecrets", &borrowed(&listing_by("DBInstanceId", &instance, 100))).await?;
     if found["TotalCount"].as_i64() != Some(1) {
         bail!("ListSecrets by DBInstanceId found {} secrets, not the one seeded", found["TotalCount"]);
     }
-    let by_instance_calls = (1..=PAGE_CALLS).map(|k| listing_by("DBInstanceId", instance.clone(), sizes(k))).collect::<Vec<_>>();
-    let by_instance = median_ms(c, "ListSecrets", &by_instance_calls).await?;
+    let by_instance = median_ms(c, "ListSecrets", &timed_listings_by("DBInstanceId", &instance)).await?;
     println!("{:<28} {by_instance:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by instance @ {size}"));
     // A manual rotation of a generic secret: a new version becomes ACSCurrent and the old one
     // ACSPrevious (what a rotation writes to the store, without a database server's share).
@@ -542,9 +538,24 @@ enum Place {
     Last,
 }
 
+/// The timed listings, numbered: the k-th asks pages of [`page_size`]`(k)`.
+const TIMED_LISTINGS: std::ops::RangeInclusive<usize> = 1..=PAGE_CALLS;
+
+/// 100 - k: each timed listing asks a page size of its own, and none the size 100 that other
+/// calls use, so that none is answered from the server's cache of listings (kept until the next
+/// write): these figures time the store.
+fn page_size(k: usize) -> usize {
+    100 - k
+}
+
 /// A ListSecrets page with one filter of one value.
-fn listing_by(key: &str, value: String, page_size: usize) -> Vec<(&'static str, String)> {
+fn listing_by(key: &str, value: &str, page_size: usize) -> Vec<(&'static str, String)> {
     vec![("Filters", json!([{"Key": key, "Values": [value]}]).to_string()), ("PageSize", page_size.to_string())]
+}
+
+/// The timed listings with one filter of one value.
+fn timed_listings_by(key: &str, value: &str) -> Vec<Vec<(&'static str, String)>> {
+    TIMED_LISTINGS.map(|k| listing_by(key, value, page_size(k))).collect()
 }
 
 /// Parameters as `Client::call` takes them.
