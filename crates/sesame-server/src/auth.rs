@@ -2,7 +2,7 @@
 //! HMAC-SHA1 (V1) from the `Signature` parameter; then clock skew and nonce replay.
 
 use crate::nonces::{Nonce, NonceCache};
-use axum::http::HeaderMap;
+use hyper::header::HeaderMap;
 use sesame_api::{Error, Timestamp};
 use sesame_core::identity::Credential;
 use sesame_core::{Caller, IdentityService};

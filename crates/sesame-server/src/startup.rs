@@ -1,7 +1,7 @@
 //! Start-up with embedded defaults: data directory, root key file, SQLite store, TLS
 //! certificate, services, the accept loop and the scheduler.
 
-use crate::gateway::{AppState, router};
+use crate::gateway::{self, AppState};
 use crate::tls;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -15,7 +15,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 #[derive(Debug, Clone)]
 pub enum TlsMode {
@@ -137,7 +136,7 @@ pub async fn start(cfg: ServerConfig, shutdown: CancellationToken) -> Result<Run
     let https = acceptor.is_some();
     let audit = app.services.audit.clone();
     let join = tokio::spawn(async move {
-        accept_loop(listener, acceptor, router(app), shutdown, scheduler).await;
+        accept_loop(listener, acceptor, app, shutdown, scheduler).await;
         // The events of the last requests are in the journal; the next start would copy them,
         // but a stopped server's trail should be whole without it.
         if let Err(e) = audit.flush().await {
@@ -204,7 +203,7 @@ async fn start_dms(
 async fn accept_loop(
     listener: TcpListener,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
-    app: axum::Router,
+    app: Arc<AppState>,
     shutdown: CancellationToken,
     scheduler: JoinHandle<()>,
 ) {
@@ -224,9 +223,9 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            app.clone().oneshot(req)
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(gateway::handle(app, peer, req).await) }
         });
         match &acceptor {
             None => {
