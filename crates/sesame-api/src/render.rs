@@ -40,9 +40,51 @@ pub struct Rendered {
     pub body: Vec<u8>,
 }
 
+/// A service's answer: a JSON value (an object, or `null` for an empty answer), or an object
+/// already written as JSON text. The second is the hot path's: GetSecretValue writes its answer
+/// straight to text instead of building a tree of values to write out again. Not `Debug`: an
+/// answer may hold a secret's value.
+pub enum Reply {
+    Value(Value),
+    Json(Vec<u8>),
+}
+
+impl From<Value> for Reply {
+    fn from(v: Value) -> Reply {
+        Reply::Value(v)
+    }
+}
+
+impl Reply {
+    /// Writes a response struct (which serialises as an object) as JSON text.
+    pub fn json<T: serde::Serialize>(answer: &T) -> Result<Reply, Error> {
+        // Sized for a typical answer, so that the text is not regrown while it is written.
+        let mut text = Vec::with_capacity(512);
+        serde_json::to_writer(&mut text, answer).map_err(Error::internal)?;
+        if text.first() != Some(&b'{') {
+            return Err(Error::internal("response body is not an object"));
+        }
+        Ok(Reply::Json(text))
+    }
+
+    /// The answer as a value tree (what XML rendering and in-process callers read).
+    pub fn into_value(self) -> Result<Value, Error> {
+        match self {
+            Reply::Value(v) => Ok(v),
+            Reply::Json(text) => serde_json::from_slice(&text).map_err(Error::internal),
+        }
+    }
+}
+
 /// Renders a successful response, adding `RequestId`. Takes the body as the services give it
-/// (a JSON object, or `null` for an empty answer) so that nothing is copied on the way out.
-pub fn success(format: Format, request_id: &str, body: Value) -> Result<Rendered, Error> {
+/// so that nothing is copied on the way out.
+pub fn success(format: Format, request_id: &str, body: Reply) -> Result<Rendered, Error> {
+    let body = match (format, body) {
+        (Format::Json, Reply::Json(text)) => {
+            return Ok(Rendered { status: 200, content_type: format.content_type(), body: with_request_id(request_id, &text) });
+        }
+        (_, reply) => reply.into_value()?,
+    };
     let mut obj = match body {
         Value::Object(m) => m,
         Value::Null => Map::new(),
@@ -50,6 +92,20 @@ pub fn success(format: Format, request_id: &str, body: Value) -> Result<Rendered
     };
     obj.insert("RequestId".into(), Value::String(request_id.into()));
     Ok(Rendered { status: 200, content_type: format.content_type(), body: encode(format, "KMS", &Value::Object(obj)) })
+}
+
+/// `{"RequestId":"…",` followed by the members of `object` (JSON text of an object).
+fn with_request_id(request_id: &str, object: &[u8]) -> Vec<u8> {
+    let members = object.get(1..).unwrap_or_default();
+    let mut out = Vec::with_capacity(object.len() + request_id.len() + 16);
+    out.extend_from_slice(b"{\"RequestId\":");
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, request_id);
+    if members.first() != Some(&b'}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(members);
+    out
 }
 
 /// Renders an error in Alibaba's gateway shape.
@@ -142,7 +198,7 @@ mod tests {
 
     #[test]
     fn json_success_carries_request_id() {
-        let r = success(Format::Json, "rid-1", json!({"KeyId": "key-1"})).unwrap();
+        let r = success(Format::Json, "rid-1", json!({"KeyId": "key-1"}).into()).unwrap();
         let v: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["RequestId"], "rid-1");
         assert_eq!(v["KeyId"], "key-1");
@@ -150,10 +206,37 @@ mod tests {
 
     #[test]
     fn xml_wraps_lists_by_repeating_the_element() {
-        let r = success(Format::Xml, "r", json!({"VersionStages": {"VersionStage": ["ACSCurrent", "a<b"]}})).unwrap();
+        let r = success(Format::Xml, "r", json!({"VersionStages": {"VersionStage": ["ACSCurrent", "a<b"]}}).into()).unwrap();
         let s = String::from_utf8(r.body).unwrap();
         assert!(s.contains("<KMS><RequestId>r</RequestId><VersionStages><VersionStage>ACSCurrent</VersionStage><VersionStage>a&lt;b</VersionStage></VersionStages></KMS>"), "{s}");
         assert_eq!(r.content_type, "text/xml;charset=utf-8");
+    }
+
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer {
+        secret_name: &'static str,
+        version_stages: Vec<&'static str>,
+    }
+
+    #[test]
+    fn an_answer_written_as_text_renders_as_its_value_does() {
+        let answer = Answer { secret_name: "a\"b<c", version_stages: vec!["ACSCurrent"] };
+        let tree = serde_json::to_value(&answer).unwrap();
+        for format in [Format::Json, Format::Xml] {
+            let text = success(format, "rid-\"1", Reply::json(&answer).unwrap()).unwrap();
+            let value = success(format, "rid-\"1", tree.clone().into()).unwrap();
+            match format {
+                Format::Json => {
+                    assert_eq!(serde_json::from_slice::<Value>(&text.body).unwrap(), serde_json::from_slice::<Value>(&value.body).unwrap())
+                }
+                Format::Xml => assert_eq!(text.body, value.body),
+            }
+            assert_eq!(text.content_type, value.content_type);
+        }
+        let empty = success(Format::Json, "r", Reply::json(&json!({})).unwrap()).unwrap();
+        assert_eq!(empty.body, br#"{"RequestId":"r"}"#);
+        assert!(Reply::json(&"not an object").is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use sesame_api::Error;
 use sesame_api::error::Result;
 use sesame_api::kms::{EncryptionContext, KeyRef, Sensitive};
+use sesame_api::render::Reply;
 use sesame_api::secrets::*;
 use sesame_crypto::{KeyMaterial, aead, random};
 use std::sync::Arc;
@@ -91,14 +92,14 @@ impl SecretService {
         }
     }
 
-    pub async fn execute(&self, ctx: &Ctx, req: SecretRequest) -> Result<Value> {
+    pub async fn execute(&self, ctx: &Ctx, req: SecretRequest) -> Result<Reply> {
         let grant = self.authorize(ctx, &req).await?;
         match req {
-            // The hot path runs in place. The other actions' state (several KiB for the
-            // largest) is boxed, so that a read does not carry it, nor copy it when the
-            // request's future is moved.
-            SecretRequest::GetSecretValue(g) => to_value(self.get_value(&g).await?),
-            other => Box::pin(self.run(ctx, other, grant)).await,
+            // The hot path runs in place and writes its answer as JSON text. The other actions'
+            // state (several KiB for the largest) is boxed, so that a read does not carry it,
+            // nor copy it when the request's future is moved.
+            SecretRequest::GetSecretValue(g) => Reply::json(&self.get_value(&g).await?),
+            other => Box::pin(self.run(ctx, other, grant)).await.map(Reply::from),
         }
     }
 

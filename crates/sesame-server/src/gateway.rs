@@ -8,13 +8,12 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::Value;
 use sesame_api::actions;
 use sesame_api::dms::{DMS_API_VERSION, DmsRequest};
 use sesame_api::kms::KeyRequest;
 use sesame_api::ram::{ACTIONTRAIL_API_VERSION, RAM_API_VERSION, RamRequest};
 use sesame_api::rds::{DbRequest, RDS_API_VERSION};
-use sesame_api::render::{self, Format};
+use sesame_api::render::{self, Format, Reply};
 use sesame_api::secrets::SecretRequest;
 use sesame_api::{Error, KMS_API_VERSION, Params};
 use sesame_core::audit::RequestFacts;
@@ -148,12 +147,12 @@ pub async fn handle(app: Arc<AppState>, peer: SocketAddr, request: Request<Incom
 }
 
 /// Routes a typed request to its service, by product version then action.
-async fn dispatch(app: &AppState, ctx: &Ctx, version: &str, action: &str, params: &Params) -> Result<Value, Error> {
+async fn dispatch(app: &AppState, ctx: &Ctx, version: &str, action: &str, params: &Params) -> Result<Reply, Error> {
     let services = &app.services;
     match version {
         KMS_API_VERSION => {
             if let Some(req) = KeyRequest::parse(action, params)? {
-                return services.keys.execute(ctx, req).await;
+                return services.keys.execute(ctx, req).await.map(Reply::from);
             }
             if let Some(req) = SecretRequest::parse(action, params)? {
                 return services.secrets.execute(ctx, req).await;
@@ -163,17 +162,17 @@ async fn dispatch(app: &AppState, ctx: &Ctx, version: &str, action: &str, params
             if let Some(req) = DbRequest::parse(action, params)? {
                 // Boxed, as DMS below: their futures hold database sessions and are several
                 // KiB, which every request's future would otherwise carry.
-                return Box::pin(services.dbs.execute(ctx, req)).await;
+                return Box::pin(services.dbs.execute(ctx, req)).await.map(Reply::from);
             }
         }
         RAM_API_VERSION | ACTIONTRAIL_API_VERSION => {
             if let Some(req) = RamRequest::parse(action, params)? {
-                return services.identity.execute(ctx, req).await;
+                return services.identity.execute(ctx, req).await.map(Reply::from);
             }
         }
         DMS_API_VERSION if app.dms.is_some() => {
             if let (Some(req), Some(dms)) = (DmsRequest::parse(action, params)?, &app.dms) {
-                return Box::pin(dms.execute(ctx, req)).await;
+                return Box::pin(dms.execute(ctx, req)).await.map(Reply::from);
             }
         }
         other => return Err(Error::InvalidVersion(other.to_string())),

@@ -88,7 +88,7 @@ async fn call(s: &Services, action: &str, params: &[(&str, &str)]) -> Result<ser
     if let Some(req) = sesame_api::rds::DbRequest::parse(action, &p)? {
         return s.dbs.execute(&ctx(), req).await;
     }
-    s.secrets.execute(&ctx(), sesame_api::secrets::SecretRequest::parse(action, &p)?.unwrap()).await
+    s.secrets.execute(&ctx(), sesame_api::secrets::SecretRequest::parse(action, &p)?.unwrap()).await?.into_value()
 }
 
 async fn current(s: &Services) -> (String, SecretString, String) {

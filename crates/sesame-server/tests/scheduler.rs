@@ -75,7 +75,7 @@ async fn a_key_has_at_most_fifty_versions() {
 
 async fn secret_call(s: &Services, action: &str, params: &[(&str, &str)]) -> Result<serde_json::Value, sesame_api::Error> {
     let req = sesame_api::secrets::SecretRequest::parse(action, &Params::from_pairs(params.iter().copied()))?.unwrap();
-    s.secrets.execute(&ctx(), req).await
+    s.secrets.execute(&ctx(), req).await?.into_value()
 }
 
 #[tokio::test]
