@@ -12,7 +12,7 @@ use crate::identity::Credential;
 use crate::model::{DbInstance, Key, SealedValue, Secret};
 use crate::policy::{DocKind, PolicyDocument};
 use sesame_api::secrets::Tag;
-use sesame_crypto::KeyMaterial;
+use sesame_crypto::aead::Cipher;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
@@ -145,7 +145,7 @@ pub struct Caches {
     secret_policies: TtlCache<String, Option<Arc<PolicyDocument>>>,
     pub sealed: TtlCache<(String, String), SealedValue>,
     pub keys: TtlCache<String, KeyEntry>,
-    pub material: TtlCache<(String, String), KeyMaterial>,
+    pub material: TtlCache<(String, String), Cipher>,
     pub db_instances: TtlCache<String, DbInstance>,
 }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 use sesame_api::Error;
 use sesame_api::error::Result;
 use sesame_api::kms::*;
+use sesame_crypto::aead::Cipher;
 use sesame_crypto::{KeyMaterial, blob, random};
 use zeroize::Zeroize;
 
@@ -414,14 +415,14 @@ impl KeyService {
         self.deps.store.get_key(&id).await?.ok_or(Error::KeyNotFound(id))
     }
 
-    /// A CMK version's material, unwrapped once and kept (it never changes).
-    fn material(&self, key: &Key, version: &KeyVersion) -> Result<std::sync::Arc<KeyMaterial>> {
+    /// A CMK version's material, unwrapped once and kept (it never changes), prepared for use.
+    fn material(&self, key: &Key, version: &KeyVersion) -> Result<std::sync::Arc<Cipher>> {
         let id = (key.id.clone(), version.id.clone());
         if let Some(m) = self.deps.caches.material.get(&id) {
             return Ok(m);
         }
         let m = self.deps.root.unwrap_key(&wrap_context(&key.id, &version.id), &version.wrapped).map_err(Error::internal)?;
-        Ok(self.deps.caches.material.put(id, m))
+        Ok(self.deps.caches.material.put(id, Cipher::new(&m).map_err(Error::internal)?))
     }
 
     /// A key and its tags by id through the cache: the read path of authorization and of the

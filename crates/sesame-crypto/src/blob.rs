@@ -9,7 +9,8 @@
 //! associated data, so neither the key reference nor the context can be changed without the
 //! blob failing to open.
 
-use crate::{CryptoError, KeyMaterial, aead};
+use crate::CryptoError;
+use crate::aead::{self, Cipher};
 
 const MAGIC: &[u8; 3] = b"SKB";
 const FORMAT_V1: u8 = 1;
@@ -67,21 +68,21 @@ fn aad(header: &[u8], context: &[u8]) -> Vec<u8> {
     a
 }
 
-pub fn seal(key: &KeyMaterial, key_id: &str, key_version_id: &str, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub fn seal(key: &Cipher, key_id: &str, key_version_id: &str, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut out = Vec::with_capacity(6 + key_id.len() + key_version_id.len() + aead::OVERHEAD + plaintext.len());
     out.extend_from_slice(MAGIC);
     out.push(FORMAT_V1);
     push_field(&mut out, key_id)?;
     push_field(&mut out, key_version_id)?;
-    let sealed = aead::seal(key, &aad(&out, context), plaintext)?;
+    let sealed = key.seal(&aad(&out, context), plaintext)?;
     out.extend_from_slice(&sealed);
     Ok(out)
 }
 
 /// Opens a blob whose header was read with [`parse`], with the key version it names.
-pub fn open(key: &KeyMaterial, blob: &[u8], header: &BlobHeader<'_>, context: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub fn open(key: &Cipher, blob: &[u8], header: &BlobHeader<'_>, context: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let (head, body) = blob.split_at_checked(header.header_len).ok_or(CryptoError::Decrypt)?;
-    aead::open(key, &aad(head, context), body)
+    key.open(&aad(head, context), body)
 }
 
 #[cfg(test)]
@@ -92,7 +93,7 @@ mod tests {
     proptest! {
         #[test]
         fn blobs_round_trip_and_name_their_key(data in proptest::collection::vec(any::<u8>(), 0..256), ctx in "[a-z]{0,16}") {
-            let k = KeyMaterial::generate().unwrap();
+            let k = Cipher::new(&crate::KeyMaterial::generate().unwrap()).unwrap();
             let blob = seal(&k, "key-abc", "ver-1", ctx.as_bytes(), &data).unwrap();
             let h = parse(&blob).unwrap();
             prop_assert_eq!(h.key_id, "key-abc");
@@ -102,7 +103,7 @@ mod tests {
 
         #[test]
         fn any_flipped_byte_fails_without_panic(data in proptest::collection::vec(any::<u8>(), 0..64), pos in any::<usize>(), bit in 0u8..8) {
-            let k = KeyMaterial::generate().unwrap();
+            let k = Cipher::new(&crate::KeyMaterial::generate().unwrap()).unwrap();
             let mut blob = seal(&k, "key-abc", "ver-1", b"", &data).unwrap();
             let i = pos % blob.len();
             blob[i] ^= 1 << bit;
@@ -115,7 +116,7 @@ mod tests {
 
         #[test]
         fn arbitrary_bytes_never_panic(junk in proptest::collection::vec(any::<u8>(), 0..128)) {
-            let k = KeyMaterial::generate().unwrap();
+            let k = Cipher::new(&crate::KeyMaterial::generate().unwrap()).unwrap();
             if let Ok(h) = parse(&junk) {
                 let _ = open(&k, &junk, &h, b"");
             }
@@ -124,7 +125,7 @@ mod tests {
 
     #[test]
     fn context_mismatch_fails() {
-        let k = KeyMaterial::generate().unwrap();
+        let k = Cipher::new(&crate::KeyMaterial::generate().unwrap()).unwrap();
         let blob = seal(&k, "k", "v", br#"{"a":"1"}"#, b"secret").unwrap();
         let h = parse(&blob).unwrap();
         assert_eq!(open(&k, &blob, &h, br#"{"a":"2"}"#), Err(CryptoError::Decrypt));
@@ -133,7 +134,7 @@ mod tests {
 
     #[test]
     fn header_fields_are_bounded() {
-        let k = KeyMaterial::generate().unwrap();
+        let k = Cipher::new(&crate::KeyMaterial::generate().unwrap()).unwrap();
         assert!(seal(&k, &"k".repeat(256), "v", b"", b"").is_err());
         assert!(seal(&k, "", "v", b"", b"").is_err());
         assert!(parse(b"SKB\x02").is_err());
