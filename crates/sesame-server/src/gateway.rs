@@ -62,12 +62,14 @@ pub async fn handle(app: Arc<AppState>, peer: SocketAddr, request: Request<Incom
             Limited::new(body, MAX_BODY_BYTES).collect().await.map_err(|_| Error::RequestTooLarge { limit: MAX_BODY_BYTES })?.to_bytes();
         let query = form_decode(uri.query().unwrap_or(""))
             .ok_or_else(|| Error::invalid("query string", "is not valid URL encoding of UTF-8 text"))?;
-        let mut all = query.clone();
+        // Query plus form body, in arrival order; a copy only when there is a body.
+        let mut all = std::borrow::Cow::Borrowed(query.as_slice());
         if is_form(&headers) || !body.is_empty() {
             let text = std::str::from_utf8(&body).map_err(|_| Error::invalid("body", "is not UTF-8 form data"))?;
-            all.extend(form_decode(text).ok_or_else(|| Error::invalid("body", "is not valid application/x-www-form-urlencoded data"))?);
+            let form = form_decode(text).ok_or_else(|| Error::invalid("body", "is not valid application/x-www-form-urlencoded data"))?;
+            all.to_mut().extend(form);
         }
-        let params = Params::from_pairs(all.iter().cloned());
+        let params = Params::from_pairs(all.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         format = Format::negotiate(params.optional("Format"), headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
         action = header_or_param(&headers, "x-acs-action", &params, "Action").unwrap_or_default();
         access_key = claimed_access_key(&headers, &params);
