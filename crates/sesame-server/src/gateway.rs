@@ -72,7 +72,6 @@ pub async fn handle(app: Arc<AppState>, peer: SocketAddr, request: Request<Incom
         let params = Params::from_pairs(all.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         format = Format::negotiate(params.optional("Format"), headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
         action = header_or_param(&headers, "x-acs-action", &params, "Action").unwrap_or_default();
-        access_key = claimed_access_key(&headers, &params);
         audit_params = actions::audit_parameters(&params);
         let version = header_or_param(&headers, "x-acs-version", &params, "Version").unwrap_or_default();
         service = actions::service_of_version(&version).unwrap_or_default();
@@ -88,7 +87,14 @@ pub async fn handle(app: Arc<AppState>, peer: SocketAddr, request: Request<Incom
             body: &body,
             source_ip: source_ip.clone(),
         };
-        let caller = auth::authenticate(&signed, &app.services.identity, &app.nonces, app.services.deps.clock.now()).await?;
+        let caller = match auth::authenticate(&signed, &app.services.identity, &app.nonces, app.services.deps.clock.now()).await {
+            Ok(caller) => caller,
+            Err(e) => {
+                // A failed authentication is audited under the key the request claims.
+                access_key = claimed_access_key(&headers, &params);
+                return Err(e);
+            }
+        };
         access_key = caller.access_key_id.clone();
         user = Some(caller.user.clone());
 
