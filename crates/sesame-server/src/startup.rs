@@ -208,7 +208,10 @@ async fn accept_loop(
     scheduler: JoinHandle<()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = hyper::server::conn::http1::Builder::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // Answers are small: one buffer and one write(2) per answer instead of a writev(2) of the
+    // head and the body (GetSecretValue +1 to +4% in three interleaved pairs).
+    builder.writev(false);
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
