@@ -2,11 +2,12 @@
 //! access key credentials, users' parsed policies, secret metadata, sealed version values and
 //! CMKs with their unwrapped material.
 //!
-//! This process invalidates an entry whenever it writes what the entry holds; a short time to
-//! live bounds how stale an entry can be if the store changes from elsewhere (a SQLite store has
-//! one owning process; a store that several nodes share would not). Immutable
-//! things (a version's sealed value, a CMK version's material) live longer. Entries are
-//! reference-counted: key material is zeroed when the last holder drops it.
+//! This process invalidates an entry whenever it writes what the entry holds. When the store is
+//! this process's alone (a SQLite store: its file is locked by its one server), nothing else
+//! writes it, and mutable entries live as long as immutable ones. A store that several nodes
+//! share is changed from elsewhere too, so there a short time to live bounds how stale an entry
+//! can be. Immutable things (a version's sealed value, a CMK version's material) live long either
+//! way. Entries are reference-counted: key material is zeroed when the last holder drops it.
 
 use crate::identity::Credential;
 use crate::model::{DbInstance, Key, SealedValue, Secret};
@@ -18,7 +19,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long a mutable entry may be served without asking the store again.
+/// How long a mutable entry may be served without asking a shared store again.
 pub const SHARED_TTL: Duration = Duration::from_secs(1);
 /// For entries that never change once written.
 pub const IMMUTABLE_TTL: Duration = Duration::from_secs(300);
@@ -150,16 +151,26 @@ pub struct Caches {
 }
 
 impl Default for Caches {
+    /// Caches in front of a store that others may write too.
     fn default() -> Self {
+        Caches::for_store(false)
+    }
+}
+
+impl Caches {
+    /// Caches in front of a store; `sole_writer` when every write to it goes through this
+    /// process (see the module's docs).
+    pub fn for_store(sole_writer: bool) -> Self {
+        let mutable = if sole_writer { IMMUTABLE_TTL } else { SHARED_TTL };
         Caches {
-            credentials: TtlCache::new(SHARED_TTL),
-            policies: TtlCache::new(SHARED_TTL),
-            secrets: TtlCache::new(SHARED_TTL),
+            credentials: TtlCache::new(mutable),
+            policies: TtlCache::new(mutable),
+            secrets: TtlCache::new(mutable),
             secret_policies: TtlCache::new(IMMUTABLE_TTL),
             sealed: TtlCache::new(IMMUTABLE_TTL),
-            keys: TtlCache::new(SHARED_TTL),
+            keys: TtlCache::new(mutable),
             material: TtlCache::new(IMMUTABLE_TTL),
-            db_instances: TtlCache::new(SHARED_TTL),
+            db_instances: TtlCache::new(mutable),
         }
     }
 }

@@ -143,7 +143,8 @@ impl Services {
                 digits
             }
         };
-        let deps = Deps { store, root, clock, realm: Realm { region, account_id }, limits, caches: Default::default() };
+        let caches = Arc::new(cache::Caches::for_store(store.sole_writer()));
+        let deps = Deps { store, root, clock, realm: Realm { region, account_id }, limits, caches };
         let keys = KeyService::new(deps.clone());
         let audit = Arc::new(audit::AuditTrail::start(deps.clone()).await?);
         let identity = IdentityService::new(deps.clone(), audit.clone());

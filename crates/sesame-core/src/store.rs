@@ -100,6 +100,11 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_journal_mark(&self) -> StoreResult<Option<String>>;
     /// Where the audit journal of this store lives, when it has a directory.
     fn audit_journal_path(&self) -> Option<std::path::PathBuf>;
+    /// Whether every write to this store goes through this process (no other process or node
+    /// can write it while it is open), so that cached reads need no time limit.
+    fn sole_writer(&self) -> bool {
+        false
+    }
     /// Stored events after a position, oldest first.
     async fn audit_events(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredAuditEvent>>;
     /// The sealed head the last append left (`None` before the first).

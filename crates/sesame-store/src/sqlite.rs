@@ -1273,6 +1273,11 @@ impl Store for SqliteStore {
         self.journal.clone()
     }
 
+    /// The main file is locked by this process for as long as it is open (`own`).
+    fn sole_writer(&self) -> bool {
+        true
+    }
+
     async fn audit_events(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredAuditEvent>> {
         self.with_audit(move |c| {
             let mut stmt = c
