@@ -118,8 +118,10 @@ struct Event<'a> {
     error_message: Option<&'a str>,
     event_id: &'a str,
     event_name: &'a str,
-    event_source: String,
-    event_time: String,
+    #[serde(serialize_with = "as_text")]
+    event_source: EventSource<'a>,
+    #[serde(serialize_with = "as_text")]
+    event_time: sesame_api::Timestamp,
     event_type: &'static str,
     event_version: &'static str,
     request_id: &'a str,
@@ -141,6 +143,20 @@ struct EventIdentity<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     user_name: &'a str,
+}
+
+/// `{service}.{region}.sesame`, written where it is serialised.
+struct EventSource<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for EventSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.sesame", self.0, self.1)
+    }
+}
+
+/// Serialises a field as its text, written straight into the event (no string in between).
+fn as_text<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 pub struct AuditTrail {
@@ -206,9 +222,9 @@ impl AuditTrail {
     fn event(&self, f: RequestFacts<'_>) -> AuditRecord {
         let realm = &self.deps.realm;
         let (kind, principal) = match f.user {
-            Some(crate::identity::ADMIN_USER) => ("root-account", realm.account_id.clone()),
-            Some(u) => ("ram-user", u.to_string()),
-            None => ("unknown", String::new()),
+            Some(crate::identity::ADMIN_USER) => ("root-account", realm.account_id.as_str()),
+            Some(u) => ("ram-user", u),
+            None => ("unknown", ""),
         };
         let event_id = sesame_crypto::random::uuid().unwrap_or_default();
         let result = if f.error.is_some() { "Failure" } else { "Success" };
@@ -221,8 +237,8 @@ impl AuditTrail {
             error_message: f.error.as_ref().map(|(_, message)| message.as_str()),
             event_id: &event_id,
             event_name: f.action,
-            event_source: format!("{}.{}.sesame", f.service, realm.region),
-            event_time: sesame_api::Timestamp(f.time).to_string(),
+            event_source: EventSource(f.service, &realm.region),
+            event_time: sesame_api::Timestamp(f.time),
             event_type: "ApiCall",
             event_version: "1",
             request_id: f.request_id,
@@ -235,7 +251,7 @@ impl AuditTrail {
             user_identity: EventIdentity {
                 access_key_id: f.access_key_id,
                 account_id: &realm.account_id,
-                principal_id: &principal,
+                principal_id: principal,
                 kind,
                 user_name: f.user.unwrap_or_default(),
             },
@@ -340,5 +356,46 @@ async fn writer(deps: Deps, chain: Arc<Chain>, journal: Arc<Journal>, mut from_j
             pause = (pause * 2).min(RETRY_MAX);
         }
         journal.drained(seq, end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_writes_its_source_time_and_identity_as_actiontrail_names_them() {
+        let parameters = Map::from_iter([("SecretName".to_string(), Value::from("db/app"))]);
+        let event = Event {
+            acs_region: "local",
+            error_code: None,
+            error_message: None,
+            event_id: "e-1",
+            event_name: "GetSecretValue",
+            event_source: EventSource("kms", "local"),
+            event_time: sesame_api::Timestamp(1_795_942_800),
+            event_type: "ApiCall",
+            event_version: "1",
+            request_id: "r-1",
+            request_parameters: &parameters,
+            resource_name: "acs:kms:local:1:secret/db/app",
+            result: "Success",
+            service_name: "Kms",
+            source_ip_address: "127.0.0.1",
+            user_agent: "test",
+            user_identity: EventIdentity {
+                access_key_id: "LTAIkey",
+                account_id: "1",
+                principal_id: "1",
+                kind: "root-account",
+                user_name: "admin",
+            },
+        };
+        let v: Value = serde_json::from_slice(&serde_json::to_vec(&event).unwrap()).unwrap();
+        assert_eq!(v["eventSource"], "kms.local.sesame");
+        assert_eq!(v["eventTime"], "2026-11-29T09:00:00Z");
+        assert_eq!(v["userIdentity"]["principalId"], "1");
+        assert_eq!(v["requestParameters"]["SecretName"], "db/app");
+        assert!(v.get("errorCode").is_none());
     }
 }
