@@ -58,9 +58,7 @@ impl From<Value> for Reply {
 impl Reply {
     /// Writes a response struct (which serialises as an object) as JSON text.
     pub fn json<T: serde::Serialize>(answer: &T) -> Result<Reply, Error> {
-        // Sized for a typical answer, so that the text is not regrown while it is written.
-        let mut text = Vec::with_capacity(512);
-        serde_json::to_writer(&mut text, answer).map_err(Error::internal)?;
+        let text = json_text(answer).map_err(Error::internal)?;
         if text.first() != Some(&b'{') {
             return Err(Error::internal("response body is not an object"));
         }
@@ -81,7 +79,7 @@ impl Reply {
 pub fn success(format: Format, request_id: &str, body: Reply) -> Result<Rendered, Error> {
     let body = match (format, body) {
         (Format::Json, Reply::Json(text)) => {
-            return Ok(Rendered { status: 200, content_type: format.content_type(), body: with_request_id(request_id, &text) });
+            return Ok(Rendered { status: 200, content_type: format.content_type(), body: with_request_id(request_id, text) });
         }
         (_, reply) => reply.into_value()?,
     };
@@ -94,18 +92,29 @@ pub fn success(format: Format, request_id: &str, body: Reply) -> Result<Rendered
     Ok(Rendered { status: 200, content_type: format.content_type(), body: encode(format, "KMS", &Value::Object(obj)) })
 }
 
-/// `{"RequestId":"…",` followed by the members of `object` (JSON text of an object).
-fn with_request_id(request_id: &str, object: &[u8]) -> Vec<u8> {
-    let members = object.get(1..).unwrap_or_default();
-    let mut out = Vec::with_capacity(object.len() + request_id.len() + 16);
-    out.extend_from_slice(b"{\"RequestId\":");
-    // Writing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut out, request_id);
-    if members.first() != Some(&b'}') {
-        out.push(b',');
+/// `object` (JSON text of an object) with `RequestId` added as its last member, in place: the
+/// closing brace gives way to the member and comes back after it.
+fn with_request_id(request_id: &str, mut object: Vec<u8>) -> Vec<u8> {
+    if object.last() != Some(&b'}') {
+        // `Reply::json` only makes objects; anything else is answered as it is.
+        return object;
     }
-    out.extend_from_slice(members);
-    out
+    object.pop();
+    if object.len() > 1 {
+        object.push(b',');
+    }
+    object.extend_from_slice(b"\"RequestId\":");
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut object, request_id);
+    object.push(b'}');
+    object
+}
+
+/// JSON text, written into room for a typical answer so that it is not regrown while written.
+fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Result<Vec<u8>> {
+    let mut text = Vec::with_capacity(512);
+    serde_json::to_writer(&mut text, v)?;
+    Ok(text)
 }
 
 /// Renders an error in Alibaba's gateway shape.
@@ -123,12 +132,7 @@ pub fn error(format: Format, request_id: &str, host_id: &str, err: &Error) -> Re
 fn encode(format: Format, root: &str, value: &Value) -> Vec<u8> {
     match format {
         // Serialising a Value cannot fail.
-        Format::Json => {
-            // Sized for a typical answer, so that the body is not regrown while it is written.
-            let mut body = Vec::with_capacity(512);
-            let _ = serde_json::to_writer(&mut body, value);
-            body
-        }
+        Format::Json => json_text(value).unwrap_or_default(),
         Format::Xml => {
             let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
             xml_element(&mut out, root, value);
