@@ -150,13 +150,6 @@ pub struct Caches {
     pub db_instances: TtlCache<String, DbInstance>,
 }
 
-impl Default for Caches {
-    /// Caches in front of a store that others may write too.
-    fn default() -> Self {
-        Caches::for_store(false)
-    }
-}
-
 impl Caches {
     /// Caches in front of a store; `sole_writer` when every write to it goes through this
     /// process (see the module's docs).
@@ -274,7 +267,7 @@ mod tests {
 
     #[test]
     fn secrets_with_the_same_policy_text_share_one_parsed_policy() {
-        let caches = Caches::default();
+        let caches = Caches::for_store(false);
         let text = r#"{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::1:root"]},"Action":["kms:*"],"Resource":["*"]}]}"#;
         let a = caches.secret_entry(secret("a", text), Vec::new()).policy.expect("parses");
         let b = caches.secret_entry(secret("b", text), Vec::new()).policy.expect("parses");
@@ -283,5 +276,15 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &other), "another text is parsed on its own");
         assert!(caches.secret_entry(secret("d", "not json"), Vec::new()).policy.is_none(), "a policy that does not parse grants nothing");
         assert!(caches.secret_entry(secret("e", "not json"), Vec::new()).policy.is_none(), "also when it was seen before");
+    }
+
+    #[test]
+    fn mutable_entries_outlive_a_second_only_in_front_of_a_store_no_one_else_writes() {
+        let mutable_ttls = |c: &Caches| [c.credentials.ttl, c.policies.ttl, c.secrets.ttl, c.keys.ttl, c.db_instances.ttl];
+        assert_eq!(mutable_ttls(&Caches::for_store(false)), [SHARED_TTL; 5], "a shared store");
+        assert_eq!(mutable_ttls(&Caches::for_store(true)), [IMMUTABLE_TTL; 5], "a store this process alone writes");
+        for c in [Caches::for_store(false), Caches::for_store(true)] {
+            assert_eq!([c.sealed.ttl, c.material.ttl, c.secret_policies.ttl], [IMMUTABLE_TTL; 3], "immutable entries either way");
+        }
     }
 }
