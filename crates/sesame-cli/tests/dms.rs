@@ -432,3 +432,42 @@ async fn dms_runs_in_its_own_process_against_a_remote_kms() {
     assert!(!front.log().contains(&password) && !kms.log().contains(&password));
     root.drop_account(&account).await.unwrap();
 }
+
+/// DMS in the server's own process calls the KMS API without a socket, and still as a client:
+/// its calls carry its own signed key and land in the server's audit like any other.
+#[tokio::test]
+async fn dms_in_the_server_calls_kms_as_an_audited_client() {
+    let server = common::TestServer::start(&["--plain-http"]);
+    let c = server.client();
+    let root = sesame_engines::connect(pg_admin()).unwrap();
+    let (account, password) = app_account(root.as_ref(), "inproc").await;
+    let value = json!({"AccountName": account, "AccountPassword": password}).to_string();
+    c.call("CreateSecret", &[("SecretName", "inproc/app"), ("VersionId", "v1"), ("SecretData", &value)]).await.unwrap();
+    register_dms(&c, "inproc", &pg_admin(), &[("SecretName", "inproc/app")]).await.unwrap();
+    let v = dms(&c, "ExecuteScript", &[("InstanceAlias", "inproc"), ("Script", "SELECT current_user AS who")]).await.unwrap();
+    assert_eq!(v["Results"][0]["Rows"][0]["who"], account.as_str());
+    let lookup = |event: &'static str| {
+        let c = server.client();
+        async move {
+            let attributes = [
+                ("LookupAttribute.1.Key", "UserName"),
+                ("LookupAttribute.1.Value", "sesame-dms"),
+                ("LookupAttribute.2.Key", "EventName"),
+                ("LookupAttribute.2.Value", event),
+            ];
+            let v = c.call_version(sesame_api::ram::ACTIONTRAIL_API_VERSION, "LookupEvents", &attributes).await.unwrap();
+            v["Events"].as_array().unwrap().clone()
+        }
+    };
+    for event in ["ListSecrets", "GetSecretValue"] {
+        let events = lookup(event).await;
+        assert_eq!(events.len(), 2, "the test logon and the statement each called {event}: {events:?}");
+        for e in &events {
+            assert_eq!(e["userIdentity"]["accessKeyId"].as_str().map(|k| k.starts_with("LTAI")), Some(true), "{e}");
+            assert_eq!(e["sourceIpAddress"], "127.0.0.1", "{e}");
+            assert_eq!(e["result"], "Success", "{e}");
+        }
+    }
+    assert!(!server.log().contains(&password));
+    root.drop_account(&account).await.unwrap();
+}

@@ -2,8 +2,9 @@
 //! them, and a record of every statement.
 //!
 //! DMS is a client of the KMS API like any other: it holds an access key and calls ListSecrets
-//! and GetSecretValue (ACSCurrent) through the signed HTTP API at every logon, so it can run in
-//! the server's process (the default) or in its own. The credential lives for one connection
+//! and GetSecretValue (ACSCurrent) through the signed API at every logon, so it can run in the
+//! server's process (the default, where the client hands its requests to the server's gateway)
+//! or in its own (over HTTP). The credential lives for one connection
 //! and is never stored: a KMS-secret instance keeps only the secret's name, and a password
 //! instance keeps its password sealed by a KMS key, opened with Decrypt at every logon. On an
 //! authentication failure (PostgreSQL 28P01, MySQL/MariaDB 1045, SQL Server 18456) DMS fetches

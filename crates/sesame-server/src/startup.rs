@@ -1,7 +1,7 @@
 //! Start-up with embedded defaults: data directory, root key file, SQLite store, TLS
 //! certificate, services, the accept loop and the scheduler.
 
-use crate::gateway::{self, AppState};
+use crate::gateway::{self, AppState, LocalApi};
 use crate::tls;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -127,11 +127,13 @@ pub async fn start(cfg: ServerConfig, shutdown: CancellationToken) -> Result<Run
 
     let listener = TcpListener::bind(cfg.listen).await.map_err(|error| StartupError::Listen { addr: cfg.listen, error })?;
     let addr = listener.local_addr().map_err(|error| StartupError::Listen { addr: cfg.listen, error })?;
+    let local = Arc::new(LocalApi::default());
     let dms = match &cfg.dms {
         None => None,
-        Some(d) => Some(start_dms(&cfg.data_dir, d, &services, addr, https_cert(&cfg.tls, cert_path.as_ref())).await?),
+        Some(d) => Some(start_dms(&cfg.data_dir, d, &services, addr, local.clone()).await?),
     };
     let app = Arc::new(AppState { services, dms, nonces: Default::default() });
+    local.bind(&app);
     let scheduler = tokio::spawn(crate::scheduler::run(app.clone(), cfg.scheduler_every, shutdown.clone()));
     let https = acceptor.is_some();
     let audit = app.services.audit.clone();
@@ -146,29 +148,22 @@ pub async fn start(cfg: ServerConfig, shutdown: CancellationToken) -> Result<Run
     Ok(Running { addr, https, cert_path, root_key_generated, bootstrap, join })
 }
 
-/// The certificate DMS trusts for its calls to this server: `Some(None)` for plain HTTP.
-fn https_cert(tls: &TlsMode, cert: Option<&PathBuf>) -> Option<Option<PathBuf>> {
-    match tls {
-        TlsMode::Plain => Some(None),
-        _ => cert.cloned().map(Some),
-    }
-}
-
 /// DMS in this process: a client of this server's API with its own access key (made once, kept
-/// sealed like any other), and its own store file, `dms.db`.
+/// sealed like any other), and its own store file, `dms.db`. Its calls to this server go through
+/// `local`; to a KMS elsewhere, over HTTP.
 async fn start_dms(
     data_dir: &std::path::Path,
     cfg: &DmsConfig,
     services: &Services,
     addr: SocketAddr,
-    cert: Option<Option<PathBuf>>,
+    local: Arc<LocalApi>,
 ) -> Result<sesame_dms::DmsService, StartupError> {
     let services_err = |e: sesame_api::Error| match e {
         sesame_api::Error::Internal(i) => StartupError::Services(format!("DMS: {}", i.cause())),
         other => StartupError::Services(format!("DMS: {other}")),
     };
-    let client_config = match &cfg.remote_kms {
-        Some(r) => sesame_client::ClientConfig {
+    let client = match &cfg.remote_kms {
+        Some(r) => sesame_client::Client::new(sesame_client::ClientConfig {
             endpoint: r.endpoint.clone(),
             access_key_id: r.access_key_id.clone(),
             access_key_secret: r.access_key_secret.clone(),
@@ -176,26 +171,23 @@ async fn start_dms(
             insecure: false,
             signature: sesame_client::SignatureVersion::V3,
             timeout: Duration::from_secs(30),
-        },
+        }),
         None => {
             let key = services.identity.service_key(sesame_core::SERVICE_USER_DMS, "SesameDmsAccess").await.map_err(services_err)?;
             let loopback = if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr };
-            let (endpoint, ca_file) = match cert {
-                Some(None) => (format!("http://{loopback}"), None),
-                ca => (format!("https://{loopback}"), ca.flatten()),
-            };
-            sesame_client::ClientConfig {
-                endpoint,
+            let config = sesame_client::ClientConfig {
+                endpoint: format!("http://{loopback}"),
                 access_key_id: key.id.clone(),
                 access_key_secret: secrecy::SecretString::from(key.secret.expose_secret().to_string()),
-                ca_file,
+                ca_file: None,
                 insecure: false,
                 signature: sesame_client::SignatureVersion::V3,
                 timeout: Duration::from_secs(30),
-            }
+            };
+            sesame_client::Client::with_transport(config, local)
         }
-    };
-    let client = sesame_client::Client::new(client_config).map_err(|e| StartupError::Services(format!("DMS client: {e}")))?;
+    }
+    .map_err(|e| StartupError::Services(format!("DMS client: {e}")))?;
     let store = sesame_dms::store::DmsStore::open(&data_dir.join("dms.db")).map_err(services_err)?;
     Ok(sesame_dms::DmsService::new(client, store, Arc::new(services.authz.clone()), cfg.settings.clone()))
 }
