@@ -69,6 +69,10 @@ pub struct ApiArgs {
     /// Also measure a bare axum server (a process of its own) with the same generator and requests, and print ratios
     #[arg(long)]
     ceiling: bool,
+    /// With --ceiling: take turns, this many of each, Sesame then the bare server, each for
+    /// duration / rounds seconds, so that both see the machine in the same states
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=60))]
+    rounds: u32,
     #[command(flatten)]
     server: Target,
 }
@@ -206,6 +210,7 @@ fn client(endpoint: &str, id: &str, secret: &SecretString, signature: SignatureV
 }
 
 /// Latencies in microseconds and the wall time they were taken in.
+#[derive(Default)]
 pub struct Run {
     latencies: Vec<u32>,
     errors: usize,
@@ -213,6 +218,13 @@ pub struct Run {
 }
 
 impl Run {
+    /// Adds the requests of another run of the same load, taken in another stretch of time.
+    fn merge(&mut self, other: Run) {
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_unstable();
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+    }
     fn rps(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
@@ -393,25 +405,45 @@ async fn api(a: ApiArgs) -> Result<()> {
     let target = a.target.clone().unwrap_or_else(|| endpoint.clone());
     let duration = Duration::from_secs(a.duration);
     println!(
-        "{} {} ({}), {} connections, {} s, target {target}",
+        "{} {} ({}), {} connections, {} s{}, target {target}",
         a.workload,
         a.signature,
         env!("CARGO_PKG_VERSION"),
         a.connections,
-        a.duration
+        a.duration,
+        if a.ceiling { format!(" in {} turns with the ceiling", a.rounds) } else { String::new() }
     );
-    let sesame = load(&authority_of(&target)?, a.connections, duration, make.clone()).await?;
-    println!("{}", sesame.line("sesame"));
-    if a.ceiling {
-        let (_bare_server, addr) = spawn_fixed()?;
-        let bare = load(&addr, a.connections, duration, make).await?;
-        println!("{}", bare.line("bare axum (ceiling)"));
-        println!(
-            "ratio: rate {:.2} of the ceiling (budget >= 0.50), p99 {:.2}x the ceiling's (budget <= 2.00)",
-            sesame.rps() / bare.rps(),
-            sesame.pct(0.99) / bare.pct(0.99).max(0.001)
-        );
+    let sesame_at = authority_of(&target)?;
+    if !a.ceiling {
+        let sesame = load(&sesame_at, a.connections, duration, make).await?;
+        println!("{}", sesame.line("sesame"));
+        if sesame.errors > 0 {
+            bail!("{} requests failed", sesame.errors);
+        }
+        return Ok(());
     }
+    // The machine's speed drifts over seconds; in turns, both halves see the same drift.
+    let (_bare_server, bare_at) = spawn_fixed()?;
+    let slice = duration / a.rounds;
+    let (mut sesame, mut bare) = (Run::default(), Run::default());
+    for round in 1..=a.rounds {
+        // Each turn numbers its requests apart from the others' (the mix's writes use the number
+        // in their version ids).
+        let (inner, base) = (make.clone(), (round as usize) << 32);
+        let numbered: MakeRequest = Arc::new(move |i| inner(base + i));
+        eprint!("\rround {round}/{}: sesame   ", a.rounds);
+        sesame.merge(load(&sesame_at, a.connections, slice, numbered).await?);
+        eprint!("\rround {round}/{}: bare axum", a.rounds);
+        bare.merge(load(&bare_at, a.connections, slice, make.clone()).await?);
+    }
+    eprintln!();
+    println!("{}", sesame.line("sesame"));
+    println!("{}", bare.line("bare axum (ceiling)"));
+    println!(
+        "ratio: rate {:.2} of the ceiling (budget >= 0.50), p99 {:.2}x the ceiling's (budget <= 2.00)",
+        sesame.rps() / bare.rps(),
+        sesame.pct(0.99) / bare.pct(0.99).max(0.001)
+    );
     if sesame.errors > 0 {
         bail!("{} requests failed", sesame.errors);
     }
