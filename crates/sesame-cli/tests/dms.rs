@@ -43,6 +43,12 @@ async fn app_account(root: &dyn Engine, tag: &str) -> (String, String) {
     (name, secrecy::ExposeSecret::expose_secret(&pw).to_string())
 }
 
+/// Stores an account's credential as the generic secret `name`, in the shape DMS reads.
+async fn store_credential(c: &Client, name: &str, account: &str, password: &str) {
+    let value = json!({"AccountName": account, "AccountPassword": password}).to_string();
+    c.call("CreateSecret", &[("SecretName", name), ("VersionId", "v1"), ("SecretData", &value)]).await.unwrap();
+}
+
 /// DMS clients run statements without pause while the secret rotates `rotations` times.
 async fn statements_during_rotations(t: DbTarget, mode: &str, by_instance: bool) {
     let server = common::TestServer::start(&["--plain-http"]);
@@ -159,9 +165,8 @@ async fn broken_instances_fail_clearly_and_others_keep_working() {
     let c = server.client();
     let root = sesame_engines::connect(pg_admin()).unwrap();
     let (account, password) = app_account(root.as_ref(), "err").await;
-    let value = json!({"AccountName": account, "AccountPassword": password}).to_string();
     for name in ["good", "deleted", "doomed", "stale", "guarded"] {
-        c.call("CreateSecret", &[("SecretName", name), ("VersionId", "v1"), ("SecretData", &value)]).await.unwrap();
+        store_credential(&c, name, &account, &password).await;
     }
     let mut proxy = common::TcpProxy::start("127.0.0.1:5432").await;
     let pg = pg_admin();
@@ -262,8 +267,7 @@ async fn dms_never_stores_or_prints_the_passwords_it_uses() {
     )
     .await
     .unwrap();
-    let value = json!({"AccountName": kms_account, "AccountPassword": kms_password}).to_string();
-    c.call("CreateSecret", &[("SecretName", "canary"), ("VersionId", "v1"), ("SecretData", &value)]).await.unwrap();
+    store_credential(&c, "canary", &kms_account, &kms_password).await;
     let mut outputs = Vec::new();
     outputs.push(register_dms(&c, "kms", &pg_admin(), &[("SecretName", "canary")]).await.unwrap());
     outputs.push(
@@ -309,8 +313,7 @@ async fn the_cli_registers_runs_sql_and_reads_the_audit() {
     let c = server.client();
     let root = sesame_engines::connect(maria_admin()).unwrap();
     let (account, password) = app_account(root.as_ref(), "cli").await;
-    let value = json!({"AccountName": account, "AccountPassword": password}).to_string();
-    c.call("CreateSecret", &[("SecretName", "cli/app"), ("VersionId", "v1"), ("SecretData", &value)]).await.unwrap();
+    store_credential(&c, "cli/app", &account, &password).await;
     let sesame = |args: &[&str], stdin: Option<&str>| server.cli_with(args, &[], stdin.unwrap_or_default());
     let out = sesame(
         &[
@@ -398,8 +401,7 @@ async fn dms_runs_in_its_own_process_against_a_remote_kms() {
         (key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_string(), key["AccessKey"]["AccessKeySecret"].as_str().unwrap().to_string());
     let root = sesame_engines::connect(pg_admin()).unwrap();
     let (account, password) = app_account(root.as_ref(), "remote").await;
-    let value = json!({"AccountName": account, "AccountPassword": password}).to_string();
-    admin.call("CreateSecret", &[("SecretName", "remote/app"), ("VersionId", "v1"), ("SecretData", &value)]).await.unwrap();
+    store_credential(&admin, "remote/app", &account, &password).await;
 
     let front = common::TestServer::start_in_env(
         common::unique_dir("dms-front"),
@@ -433,16 +435,15 @@ async fn dms_runs_in_its_own_process_against_a_remote_kms() {
     root.drop_account(&account).await.unwrap();
 }
 
-/// DMS in the server's own process calls the KMS API without a socket, and still as a client:
-/// its calls carry its own signed key and land in the server's audit like any other.
+/// DMS in the server's own process (whose calls skip the socket) still calls the KMS API as a
+/// client: its calls carry its own signed key and land in the server's audit like any other.
 #[tokio::test]
 async fn dms_in_the_server_calls_kms_as_an_audited_client() {
     let server = common::TestServer::start(&["--plain-http"]);
     let c = server.client();
     let root = sesame_engines::connect(pg_admin()).unwrap();
     let (account, password) = app_account(root.as_ref(), "inproc").await;
-    let value = json!({"AccountName": account, "AccountPassword": password}).to_string();
-    c.call("CreateSecret", &[("SecretName", "inproc/app"), ("VersionId", "v1"), ("SecretData", &value)]).await.unwrap();
+    store_credential(&c, "inproc/app", &account, &password).await;
     register_dms(&c, "inproc", &pg_admin(), &[("SecretName", "inproc/app")]).await.unwrap();
     let v = dms(&c, "ExecuteScript", &[("InstanceAlias", "inproc"), ("Script", "SELECT current_user AS who")]).await.unwrap();
     assert_eq!(v["Results"][0]["Rows"][0]["who"], account.as_str());
