@@ -432,9 +432,9 @@ async fn api(a: ApiArgs) -> Result<()> {
         let (inner, base) = (make.clone(), (round as usize) << 32);
         let numbered: MakeRequest = Arc::new(move |i| inner(base + i));
         eprint!("\rround {round}/{}: sesame   ", a.rounds);
-        sesame.merge(load(&sesame_at, a.connections, slice, numbered).await?);
+        sesame.merge(load(&sesame_at, a.connections, slice, numbered.clone()).await?);
         eprint!("\rround {round}/{}: bare axum", a.rounds);
-        bare.merge(load(&bare_at, a.connections, slice, make.clone()).await?);
+        bare.merge(load(&bare_at, a.connections, slice, numbered).await?);
     }
     eprintln!();
     println!("{}", sesame.line("sesame"));
