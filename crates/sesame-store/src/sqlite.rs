@@ -216,6 +216,29 @@ CREATE TRIGGER secret_descriptions_changed AFTER UPDATE OF description ON secret
     INSERT INTO secret_descriptions (rowid, description) VALUES (NEW.rowid, NEW.description);
 END;
 "#,
+    // 9: how many names hold each trigram, so that a SecretName filter asks the trigram index for
+    // its two rarest trigrams instead of all of them. FTS5 answers a quoted value as a phrase and
+    // reads the list of every trigram in it; a prefix most names share (`rds/`, `prod-`) makes
+    // that grow with the store. `name_positions` numbers the characters of a name (192 at most),
+    // because SQLite allows no WITH clause in a trigger.
+    r#"
+CREATE TABLE name_positions (i INTEGER PRIMARY KEY);
+WITH RECURSIVE p(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM p WHERE i < 256) INSERT INTO name_positions SELECT i FROM p;
+CREATE TABLE name_trigrams (trigram TEXT PRIMARY KEY, names INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO name_trigrams (trigram, names)
+    SELECT trigram, COUNT(*) FROM (SELECT DISTINCT s.rowid, lower(substr(s.name, p.i, 3)) AS trigram
+                                   FROM secrets s JOIN name_positions p ON p.i <= length(s.name) - 2)
+    GROUP BY trigram;
+CREATE TRIGGER name_trigrams_in AFTER INSERT ON secrets BEGIN
+    INSERT INTO name_trigrams (trigram, names)
+        SELECT DISTINCT lower(substr(NEW.name, i, 3)), 1 FROM name_positions WHERE i <= length(NEW.name) - 2
+        ON CONFLICT (trigram) DO UPDATE SET names = names + 1;
+END;
+CREATE TRIGGER name_trigrams_out AFTER DELETE ON secrets BEGIN
+    UPDATE name_trigrams SET names = names - 1
+        WHERE trigram IN (SELECT lower(substr(OLD.name, i, 3)) FROM name_positions WHERE i <= length(OLD.name) - 2);
+END;
+"#,
 ];
 
 const AUDIT_HEAD: &str = "audit_head";
@@ -734,8 +757,8 @@ fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
     };
     for f in filters {
         let clause = match f {
-            SecretFilter::Name(v) => any_substring("name", "secret_names", v, &mut params),
-            SecretFilter::Description(v) => any_substring("description", "secret_descriptions", v, &mut params),
+            SecretFilter::Name(v) => any_substring("name", TrigramIndex::Names, v, &mut params),
+            SecretFilter::Description(v) => any_substring("description", TrigramIndex::Descriptions, v, &mut params),
             SecretFilter::TagKey(v) => {
                 format!("name IN (SELECT rid FROM tags WHERE rtype = 'secret' AND key IN ({}))", placeholders(v, &mut params).join(", "))
             }
@@ -766,23 +789,53 @@ fn filtered_listing_sql(clause: &str, n: usize) -> (String, String) {
     )
 }
 
-/// Rows whose `column` contains one of `values` (case-insensitively, as `LIKE` matches).
-fn any_substring(column: &str, fts: &str, values: &[String], params: &mut Vec<SqlValue>) -> String {
-    values.iter().map(|v| substring_clause(column, fts, v, params)).collect::<Vec<_>>().join(" OR ")
+/// The trigram index a substring filter asks for its candidates, and how.
+#[derive(Clone, Copy)]
+enum TrigramIndex {
+    /// Asked for the value's two rarest trigrams (counted in `name_trigrams`): every name holding
+    /// the value holds them, and their lists are the shortest.
+    Names,
+    /// Asked for the whole value as a phrase (descriptions change and are not counted).
+    Descriptions,
 }
 
-/// Rows whose `column` contains `v`. From three characters on, the column's trigram index `fts`
-/// finds the candidates and `LIKE` keeps its exact meaning on those; a shorter value is too short
-/// for a trigram and reads every row.
-fn substring_clause(column: &str, fts: &str, v: &str, params: &mut Vec<SqlValue>) -> String {
+/// Rows whose `column` contains one of `values` (case-insensitively, as `LIKE` matches).
+fn any_substring(column: &str, index: TrigramIndex, values: &[String], params: &mut Vec<SqlValue>) -> String {
+    values.iter().map(|v| substring_clause(column, index, v, params)).collect::<Vec<_>>().join(" OR ")
+}
+
+/// Rows whose `column` contains `v`. From three characters on, the column's trigram index finds
+/// the candidates and `LIKE` keeps its exact meaning on those; a shorter value is too short for a
+/// trigram and reads every row.
+fn substring_clause(column: &str, index: TrigramIndex, v: &str, params: &mut Vec<SqlValue>) -> String {
     params.push(SqlValue::Text(like_pattern(v)));
     let like = format!("{column} LIKE ?{} ESCAPE '\\'", params.len());
     if v.chars().count() < 3 {
         return like;
     }
-    // An FTS5 string: the value in double quotes, its own double quotes doubled.
-    params.push(SqlValue::Text(format!("\"{}\"", v.replace('"', "\"\""))));
-    format!("(rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?{}) AND {like})", params.len())
+    let candidates = match index {
+        TrigramIndex::Descriptions => {
+            // An FTS5 string: the value in double quotes, its own double quotes doubled.
+            params.push(SqlValue::Text(format!("\"{}\"", v.replace('"', "\"\""))));
+            format!("SELECT rowid FROM secret_descriptions WHERE secret_descriptions MATCH ?{}", params.len())
+        }
+        TrigramIndex::Names => {
+            params.push(SqlValue::Text(v.to_string()));
+            format!("SELECT rowid FROM secret_names WHERE secret_names MATCH ({})", rarest_trigrams(params.len()))
+        }
+    };
+    format!("(rowid IN ({candidates}) AND {like})")
+}
+
+/// The FTS5 query that asks for the two rarest trigrams of the value `?n` (one that no name holds
+/// comes first), each quoted: a subquery that does not depend on the row, so SQLite works it out
+/// once per statement.
+fn rarest_trigrams(n: usize) -> String {
+    format!(
+        "SELECT group_concat('\"' || replace(t, '\"', '\"\"') || '\"', ' AND ') FROM (
+            SELECT g.t AS t FROM (SELECT DISTINCT lower(substr(?{n}, i, 3)) AS t FROM name_positions WHERE i <= length(?{n}) - 2) g
+            LEFT JOIN name_trigrams c ON c.trigram = g.t ORDER BY coalesce(c.names, 0), g.t LIMIT 2)"
+    )
 }
 
 fn insert_version_value(tx: &Transaction<'_>, s: &Secret, id: &str, sealed: &SealedValue) -> rusqlite::Result<()> {
@@ -1770,5 +1823,107 @@ mod tests {
         }
         // The check can fail: a value too short for a trigram reads every row.
         assert!(plans(&c, SecretFilter::Name(v("db"))).iter().any(|p| p.starts_with("SCAN secrets")));
+    }
+}
+
+#[cfg(test)]
+mod name_filter_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn store() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        // The rows here name no KMS instance or key: only what a listing by name reads.
+        c.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        c
+    }
+
+    /// A bare `secrets` row with this name: what a listing by name reads.
+    fn add(c: &Connection, name: &str) {
+        c.execute(
+            "INSERT INTO secrets (name, secret_type, instance_id, key_id, description, creator, created, updated, policy, revision)
+             VALUES (?1, 'Generic', 'kst-1', 'key-1', '', 'admin', 0, 0, '', 0)",
+            [name],
+        )
+        .unwrap();
+    }
+
+    fn asked(c: &Connection, value: &str) -> BTreeSet<String> {
+        let query: String = c.query_row(&format!("SELECT ({})", rarest_trigrams(1)), [value], |r| r.get(0)).unwrap();
+        query.split(" AND ").map(str::to_string).collect()
+    }
+
+    fn listed(c: &Connection, value: &str) -> BTreeSet<String> {
+        let (clause, mut params) = secret_filter_sql(&[SecretFilter::Name(vec![value.to_string()])]);
+        let (_, page) = filtered_listing_sql(&clause, params.len());
+        params.extend([SqlValue::Integer(1000), SqlValue::Integer(0)]);
+        let mut stmt = c.prepare(&page).unwrap();
+        let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>("name")).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_name_filter_asks_the_trigram_index_for_the_values_two_rarest_trigrams() {
+        let c = store();
+        for n in 0..20 {
+            add(&c, &format!("rds/prod-{n:02}"));
+        }
+        add(&c, "rds/prod-zq");
+        // Every name holds `rds`, `ds/`, ... `od-`; only one holds `d-z` and `-zq`.
+        assert_eq!(asked(&c, "rds/prod-zq"), BTreeSet::from(["\"-zq\"".to_string(), "\"d-z\"".to_string()]));
+        assert_eq!(asked(&c, "RDS/PROD-ZQ"), asked(&c, "rds/prod-zq"), "counted as LIKE compares, without case");
+        // A trigram no name holds comes first: the index then answers at once, with nothing.
+        assert!(asked(&c, "rds/x").contains("\"s/x\""), "{:?}", asked(&c, "rds/x"));
+        assert!(listed(&c, "rds/x").is_empty());
+        let count = |t: &str| c.query_row("SELECT names FROM name_trigrams WHERE trigram = ?1", [t], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!((count("rds"), count("-zq")), (21, 1));
+        c.execute("DELETE FROM secrets WHERE name = 'rds/prod-zq'", []).unwrap();
+        assert_eq!((count("rds"), count("-zq")), (20, 0), "a deleted name is no longer counted");
+    }
+
+    #[test]
+    fn a_name_filter_finds_exactly_the_names_that_contain_the_value_as_like_compares() {
+        let c = store();
+        let names = ["rds/prod-01", "rds/prod-02", "rds/Prod-zq", "app/\"quoted\"", "web_50%", "ünï/名前-db", "aaaa", "aaab"];
+        for n in names {
+            add(&c, n);
+        }
+        let mut values: BTreeSet<String> = BTreeSet::new();
+        for n in names {
+            let chars: Vec<char> = n.chars().collect();
+            for len in 1..=chars.len().min(7) {
+                for start in 0..=chars.len() - len {
+                    let v: String = chars[start..start + len].iter().collect();
+                    values.insert(v.to_ascii_uppercase());
+                    values.insert(v);
+                }
+            }
+        }
+        values.extend(["zzz", "rds/prod-03", "aaaaa", "d-z\"", "%50", "\"\"\"", "ÜNÏ"].map(str::to_string));
+        for v in &values {
+            // LIKE folds ASCII letters only.
+            let expected: BTreeSet<String> =
+                names.iter().filter(|n| n.to_ascii_lowercase().contains(&v.to_ascii_lowercase())).map(|n| n.to_string()).collect();
+            assert_eq!(listed(&c, v), expected, "names containing {v:?}");
+        }
+    }
+
+    #[test]
+    fn a_store_made_before_the_counts_has_its_names_counted_when_it_opens() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let before = MIGRATIONS.iter().position(|m| m.contains("CREATE TABLE name_trigrams")).unwrap();
+        for sql in &MIGRATIONS[..before] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", before as i64).unwrap();
+        c.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        for name in ["rds/a-1", "rds/a-2", "app/b"] {
+            add(&c, name);
+        }
+        migrate(&mut c).unwrap();
+        let count = |t: &str| c.query_row("SELECT names FROM name_trigrams WHERE trigram = ?1", [t], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!((count("rds"), count("a-1"), count("app")), (2, 1, 1));
+        assert_eq!(listed(&c, "RDS/A"), BTreeSet::from(["rds/a-1".to_string(), "rds/a-2".to_string()]));
     }
 }
