@@ -5,7 +5,7 @@
 //! MariaDB ≥ 10.2, older servers need `SET PASSWORD … = PASSWORD(…)`; `SHOW GRANTS` may carry
 //! the password hash (`IDENTIFIED BY PASSWORD '*…'`), which a copy must not replay.
 
-use crate::quote::{my_account, my_ident};
+use crate::quote::my_ident;
 use crate::{
     AccountSpec, CONNECT_TIMEOUT, DbTarget, Engine, EngineError, EngineKind, Fut, Permission, TlsMode, check_account_name, classify,
 };
@@ -21,7 +21,28 @@ pub struct MySql {
 /// A logged-on administrator session and how it reads backslashes in strings.
 struct Admin {
     conn: MySqlConnection,
-    backslash_escapes: bool,
+    /// Whether a backslash escapes in a string literal (not under `NO_BACKSLASH_ESCAPES`);
+    /// `None` until a string that holds one needs to know.
+    backslash_escapes: Option<bool>,
+}
+
+impl Admin {
+    /// `s` as a string literal of this session. Without a backslash a string is written alike
+    /// whether or not backslashes escape, so the session's mode costs a round trip only for a
+    /// string that holds one, and once.
+    async fn literal(&mut self, s: &str) -> Result<String, EngineError> {
+        let escapes = match (s.contains('\\'), self.backslash_escapes) {
+            (false, _) => true,
+            (true, Some(known)) => known,
+            (true, None) => {
+                let mode = MySql::scalar_string(&mut self.conn, "SELECT @@SESSION.sql_mode", "reading sql_mode").await?;
+                let escapes = !mode.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES");
+                self.backslash_escapes = Some(escapes);
+                escapes
+            }
+        };
+        crate::quote::my_literal(s, escapes)
+    }
 }
 
 impl MySql {
@@ -71,8 +92,8 @@ impl MySql {
     /// The statement itself tells whether the account exists (1396 from ALTER USER, 1133 from
     /// SET PASSWORD), so no lookup goes before it.
     async fn set_password_on(&self, a: &mut Admin, name: &str, password: &SecretString) -> Result<(), EngineError> {
-        let account = self.account(a, name)?;
-        let pw = crate::quote::my_literal(password.expose_secret(), a.backslash_escapes)?;
+        let account = self.account(a, name).await?;
+        let pw = a.literal(password.expose_secret()).await?;
         let result = match Self::run(a, &format!("ALTER USER {account} IDENTIFIED BY {pw}"), crate::PASSWORD_STATEMENT).await {
             // 1064: a server older than ALTER USER … IDENTIFIED BY.
             Err(EngineError::Refused { code, .. }) if code == "1064" => {
@@ -88,30 +109,34 @@ impl MySql {
         }
     }
 
-    /// `account`'s grants, each retargeted to `to_acc` (without password hashes); 1141 (no
-    /// such grant) means the account does not exist.
-    async fn grants_for(&self, a: &mut Admin, name: &str, to_acc: &str) -> Result<Vec<String>, EngineError> {
-        let account = self.account(a, name)?;
-        let lines = match Self::grant_lines(&mut a.conn, &account).await {
-            Err(EngineError::Refused { code, .. }) if code == "1141" => return Err(EngineError::AccountNotFound(name.to_string())),
-            other => other?,
+    /// The grants of `from` and of `to` (the account `to_acc`), each retargeted to `to_acc`
+    /// (without password hashes) and sorted, read in one round trip; 1141 (no such grant) means
+    /// that account does not exist.
+    async fn grants_of_both(&self, a: &mut Admin, from: &str, to: &str, to_acc: &str) -> Result<(Vec<String>, Vec<String>), EngineError> {
+        let from_acc = self.account(a, from).await?;
+        let (from_lines, to_lines) = Self::grant_lines(&mut a.conn, &from_acc, to_acc).await.map_err(|(second, e)| match e {
+            EngineError::Refused { code, .. } if code == "1141" => EngineError::AccountNotFound(if second { to } else { from }.to_string()),
+            other => other,
+        })?;
+        let retarget = |lines: Vec<String>, name: &str| {
+            let mut grants = lines
+                .iter()
+                .map(|line| {
+                    Self::retarget_grant(line, name, self.host(), to_acc)
+                        .ok_or(EngineError::Refused { code: "unparsed grant".into(), during: "reading grants" })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            grants.sort_unstable();
+            Ok::<_, EngineError>(grants)
         };
-        let mut grants = lines
-            .iter()
-            .map(|line| {
-                Self::retarget_grant(line, name, self.host(), to_acc)
-                    .ok_or(EngineError::Refused { code: "unparsed grant".into(), during: "reading grants" })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        grants.sort_unstable();
-        Ok(grants)
+        Ok((retarget(from_lines, from)?, retarget(to_lines, to)?))
     }
 
     async fn copy_grants_on(&self, a: &mut Admin, from: &str, to: &str) -> Result<(), EngineError> {
-        let to_acc = self.account(a, to)?;
-        let grants = self.grants_for(a, from, &to_acc).await?;
+        let to_acc = self.account(a, to).await?;
+        let (grants, current) = self.grants_of_both(a, from, to, &to_acc).await?;
         // Already the same: nothing to write (the usual case at a rotation).
-        if self.grants_for(a, to, &to_acc).await? == grants {
+        if current == grants {
             return Ok(());
         }
         // Re-sync: start from nothing, then replay every grant of `from`.
@@ -124,9 +149,8 @@ impl MySql {
 
     async fn admin(&self) -> Result<Admin, EngineError> {
         let db = self.target.admin_database.as_deref().filter(|d| !d.is_empty());
-        let mut conn = self.connect_as(&self.target.admin_user, &self.target.admin_password, db).await?;
-        let mode = Self::scalar_string(&mut conn, "SELECT @@SESSION.sql_mode", "reading sql_mode").await?;
-        Ok(Admin { conn, backslash_escapes: !mode.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES") })
+        let conn = self.connect_as(&self.target.admin_user, &self.target.admin_password, db).await?;
+        Ok(Admin { conn, backslash_escapes: None })
     }
 
     fn scalar_string<'a>(conn: &'a mut MySqlConnection, sql: &'static str, during: &'static str) -> Fut<'a, String> {
@@ -140,8 +164,9 @@ impl MySql {
         })
     }
 
-    fn account(&self, admin: &Admin, name: &str) -> Result<String, EngineError> {
-        my_account(name, self.host(), admin.backslash_escapes)
+    /// `'name'@'host'` as this session writes it.
+    async fn account(&self, admin: &mut Admin, name: &str) -> Result<String, EngineError> {
+        Ok(format!("{}@{}", admin.literal(name).await?, admin.literal(self.host()).await?))
     }
 
     async fn run(admin: &mut Admin, sql: &str, during: &'static str) -> Result<(), EngineError> {
@@ -184,18 +209,30 @@ impl MySql {
         })
     }
 
-    fn grant_lines<'a>(conn: &'a mut MySqlConnection, account: &'a str) -> Fut<'a, Vec<String>> {
-        Box::pin(async move {
-            let sql = format!("SHOW GRANTS FOR {account}");
-            let rows = conn.fetch_all(sql.as_str()).await.map_err(|e| classify(e, "", "reading grants"))?;
-            rows.iter()
-                .map(|row| {
-                    row.try_get::<String, _>(0)
+    /// The `SHOW GRANTS` lines of two accounts, sent as one script. An error says whether it
+    /// came from the second statement (the server stops a script at its first error).
+    async fn grant_lines(conn: &mut MySqlConnection, first: &str, second: &str) -> Result<(Vec<String>, Vec<String>), (bool, EngineError)> {
+        use futures_util::TryStreamExt;
+        use sqlx::Either;
+        let script = format!("SHOW GRANTS FOR {first}; SHOW GRANTS FOR {second}");
+        let mut lines = (Vec::new(), Vec::new());
+        let mut done = 0;
+        let mut stream = sqlx::raw_sql(&script).fetch_many(&mut *conn);
+        loop {
+            let item = stream.try_next().await.map_err(|e| (done > 0, classify(e, "", "reading grants")))?;
+            match item {
+                None => break,
+                Some(Either::Left(_)) => done += 1,
+                Some(Either::Right(row)) => {
+                    let line = row
+                        .try_get::<String, _>(0)
                         .or_else(|_| row.try_get::<Vec<u8>, _>(0).map(|b| String::from_utf8_lossy(&b).into_owned()))
-                        .map_err(|e| classify(e, "", "reading grants"))
-                })
-                .collect()
-        })
+                        .map_err(|e| (done > 0, classify(e, "", "reading grants")))?;
+                    if done == 0 { lines.0.push(line) } else { lines.1.push(line) }
+                }
+            }
+        }
+        Ok(lines)
     }
 
     fn users<'a>(conn: &'a mut MySqlConnection, host: &'a str) -> Fut<'a, Vec<String>> {
@@ -264,7 +301,7 @@ impl Engine for MySql {
         if self.exists(&mut a, name).await? {
             return Err(EngineError::AccountExists(name.to_string()));
         }
-        let account = self.account(&a, name)?;
+        let account = self.account(&mut a, name).await?;
         let grant = match spec {
             AccountSpec::LoginOnly => format!("GRANT USAGE ON *.* TO {account}"),
             AccountSpec::Privileged => format!("GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION"),
@@ -275,7 +312,7 @@ impl Engine for MySql {
                 Self::permission_grant(*permission, database, &account)?
             }
         };
-        let pw = crate::quote::my_literal(password.expose_secret(), a.backslash_escapes)?;
+        let pw = a.literal(password.expose_secret()).await?;
         Self::run(&mut a, &format!("CREATE USER {account} IDENTIFIED BY {pw}"), crate::CREATE_STATEMENT).await?;
         if let Err(e) = Self::run(&mut a, &grant, "granting privileges").await {
             let _ = Self::run(&mut a, &format!("DROP USER {account}"), "cleaning up").await;
@@ -315,7 +352,7 @@ impl Engine for MySql {
         if !self.exists(&mut a, name).await? {
             return Err(EngineError::AccountNotFound(name.to_string()));
         }
-        let account = self.account(&a, name)?;
+        let account = self.account(&mut a, name).await?;
         Self::run(&mut a, &format!("DROP USER {account}"), "dropping the account").await
     }
 

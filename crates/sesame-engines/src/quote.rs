@@ -109,6 +109,15 @@ mod tests {
             prop_assert_eq!(unquote(&q, "'", '\'', true, false), Some((s, String::new())));
         }
 
+        /// MySQL sessions ask the server's mode only for a string that holds a backslash.
+        #[test]
+        fn a_mysql_literal_without_a_backslash_reads_alike_in_both_modes(s in "[^\u{0}\\\\]{0,40}") {
+            let q = my_literal(&s, true).unwrap();
+            prop_assert_eq!(&q, &my_literal(&s, false).unwrap());
+            prop_assert_eq!(unquote(&q, "'", '\'', true, true), Some((s.clone(), String::new())));
+            prop_assert_eq!(unquote(&q, "'", '\'', true, false), Some((s, String::new())));
+        }
+
         #[test]
         fn mssql_quoting_round_trips(s in "[^\u{0}]{0,40}") {
             prop_assert_eq!(unquote(&mssql_ident(&s).unwrap(), "[", ']', true, false), Some((s.clone(), String::new())));
