@@ -395,6 +395,9 @@ impl SecretService {
         let engine = self.dbs.engine(&db).await?;
         let fail = |e: EngineError| Failure { fresh_password: e.is_password_policy(), error: crate::dbs::engine_error(&db, e) };
         let second_account = cfg.mode == RdsMode::DoubleUsers && account.name != current.name;
+        // A resumed attempt whose record already says Applied has nothing to write before the
+        // logon check.
+        let resumed_applied = attempt.step == RotationStep::Applied;
         if attempt.step == RotationStep::PendingStored {
             // The new password and (dual mode) the grants re-synced from the current account,
             // over one administrator logon; both can be redone. The clone of an imported single
@@ -409,8 +412,6 @@ impl SecretService {
             }
             crash_point("ApplyUnrecorded");
             attempt.step = RotationStep::Applied;
-            self.deps.store.put_rotation(attempt).await?;
-            crash_point("Applied");
         }
         // The lease taken before the database work holds for `rotation_lease_secs`: renew it
         // (and learn whether another worker took over) once half of that is gone, not always.
@@ -418,7 +419,21 @@ impl SecretService {
             self.renew(&attempt.secret).await?;
         }
         if attempt.step == RotationStep::Applied {
-            engine.check_login(&account.name, &account.password, cfg.db_name.as_deref()).await.map_err(fail)?;
+            // The applied step is written down while the new password's logon is checked: a
+            // crash before the record lands resumes from PendingStored and sets the same
+            // password again, as a crash just after applying it always could.
+            let applied: &Rotation = attempt;
+            let record = async {
+                if !resumed_applied {
+                    self.deps.store.put_rotation(applied).await?;
+                    crash_point("Applied");
+                }
+                Ok::<_, Error>(())
+            };
+            let logon = engine.check_login(&account.name, &account.password, cfg.db_name.as_deref());
+            let (recorded, logged_on) = tokio::join!(record, logon);
+            recorded?;
+            logged_on.map_err(fail)?;
             // Not written down: promotion follows at once, and an attempt interrupted here
             // resumes from Applied and checks the logon again, which is harmless.
             attempt.step = RotationStep::Verified;
