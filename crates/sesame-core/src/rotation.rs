@@ -395,10 +395,9 @@ impl SecretService {
         let engine = self.dbs.engine(&db).await?;
         let fail = |e: EngineError| Failure { fresh_password: e.is_password_policy(), error: crate::dbs::engine_error(&db, e) };
         let second_account = cfg.mode == RdsMode::DoubleUsers && account.name != current.name;
-        // A resumed attempt whose record already says Applied has nothing to write before the
-        // logon check.
-        let resumed_applied = attempt.step == RotationStep::Applied;
-        if attempt.step == RotationStep::PendingStored {
+        // Applied here (not resumed from a record that says so): the step is written down below.
+        let applying = attempt.step == RotationStep::PendingStored;
+        if applying {
             // The new password and (dual mode) the grants re-synced from the current account,
             // over one administrator logon; both can be redone. The clone of an imported single
             // account does not exist before the first rotation.
@@ -424,7 +423,7 @@ impl SecretService {
             // password again, as a crash just after applying it always could.
             let applied: &Rotation = attempt;
             let record = async {
-                if !resumed_applied {
+                if applying {
                     self.deps.store.put_rotation(applied).await?;
                     crash_point("Applied");
                 }

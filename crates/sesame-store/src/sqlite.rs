@@ -757,8 +757,8 @@ fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
     };
     for f in filters {
         let clause = match f {
-            SecretFilter::Name(v) => any_substring("name", TrigramIndex::Names, v, &mut params),
-            SecretFilter::Description(v) => any_substring("description", TrigramIndex::Descriptions, v, &mut params),
+            SecretFilter::Name(v) => any_substring(TrigramIndex::Names, v, &mut params),
+            SecretFilter::Description(v) => any_substring(TrigramIndex::Descriptions, v, &mut params),
             SecretFilter::TagKey(v) => {
                 format!("name IN (SELECT rid FROM tags WHERE rtype = 'secret' AND key IN ({}))", placeholders(v, &mut params).join(", "))
             }
@@ -799,17 +799,27 @@ enum TrigramIndex {
     Descriptions,
 }
 
-/// Rows whose `column` contains one of `values` (case-insensitively, as `LIKE` matches).
-fn any_substring(column: &str, index: TrigramIndex, values: &[String], params: &mut Vec<SqlValue>) -> String {
-    values.iter().map(|v| substring_clause(column, index, v, params)).collect::<Vec<_>>().join(" OR ")
+impl TrigramIndex {
+    /// The column the index holds the trigrams of.
+    fn column(self) -> &'static str {
+        match self {
+            TrigramIndex::Names => "name",
+            TrigramIndex::Descriptions => "description",
+        }
+    }
 }
 
-/// Rows whose `column` contains `v`. From three characters on, the column's trigram index finds
+/// Rows whose indexed column contains one of `values` (case-insensitively, as `LIKE` matches).
+fn any_substring(index: TrigramIndex, values: &[String], params: &mut Vec<SqlValue>) -> String {
+    values.iter().map(|v| substring_clause(index, v, params)).collect::<Vec<_>>().join(" OR ")
+}
+
+/// Rows whose indexed column contains `v`. From three characters on, the column's trigram index finds
 /// the candidates and `LIKE` keeps its exact meaning on those; a shorter value is too short for a
 /// trigram and reads every row.
-fn substring_clause(column: &str, index: TrigramIndex, v: &str, params: &mut Vec<SqlValue>) -> String {
+fn substring_clause(index: TrigramIndex, v: &str, params: &mut Vec<SqlValue>) -> String {
     params.push(SqlValue::Text(like_pattern(v)));
-    let like = format!("{column} LIKE ?{} ESCAPE '\\'", params.len());
+    let like = format!("{} LIKE ?{} ESCAPE '\\'", index.column(), params.len());
     if v.chars().count() < 3 {
         return like;
     }
