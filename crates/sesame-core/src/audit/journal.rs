@@ -2,7 +2,7 @@
 //!
 //! Committing each event to the trail's SQLite file before answering made every request wait for
 //! a hand-off to the audit thread, its turn, a commit and the way back, and that wait, not the
-//! work, kept the machine idle (docs/benchmarks.md, finding 18). Now the request itself appends
+//! work, kept the machine idle (docs/benchmarks-log.md, finding 18). Now the request itself appends
 //! its event to this file with one positioned write, under a lock that keeps the entries in
 //! order, and a background task copies them into the trail in batches. A write that returns has
 //! put the event in the operating system's page cache, which is what a commit of the trail (in
