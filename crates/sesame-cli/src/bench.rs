@@ -5,12 +5,13 @@
 //! generator keeps N HTTP/1.1 keep-alive connections busy for T seconds, signing every request
 //! afresh (a nonce is used once), and records each latency.
 
+use crate::output::Output;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use http_body_util::{BodyExt, Full};
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sesame_api::Timestamp;
 use sesame_client::{Client, ClientConfig, SignatureVersion};
 use std::io::{BufRead, BufReader};
@@ -235,6 +236,17 @@ impl Run {
         let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         f64::from(self.latencies[i]) / 1000.0
     }
+    fn json(&self) -> Value {
+        json!({
+            "requests": self.latencies.len(),
+            "rps": self.rps().round(),
+            "p50_ms": self.pct(0.5),
+            "p90_ms": self.pct(0.9),
+            "p99_ms": self.pct(0.99),
+            "max_ms": self.pct(1.0),
+            "errors": self.errors,
+        })
+    }
     fn line(&self, name: &str) -> String {
         format!(
             "{name:<28} {:>9.0} req/s   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   max {:>8.2} ms   errors {}",
@@ -246,6 +258,69 @@ impl Run {
             self.errors
         )
     }
+}
+
+/// What a benchmark prints: each figure as a line of text as soon as it is measured (the
+/// default, and `--output table`), or with `--output json` one JSON document once the benchmark
+/// is done, the same figures under names a script can read. Progress goes to stderr either way.
+pub struct Report {
+    json: Option<Map<String, Value>>,
+}
+
+impl Report {
+    pub fn new(output: Option<Output>) -> Report {
+        Report { json: (output == Some(Output::Json)).then(Map::new) }
+    }
+
+    /// Prints `text`, or files `value` at `path` in the JSON document.
+    pub fn put(&mut self, path: &[&str], value: Value, text: impl FnOnce() -> String) {
+        match &mut self.json {
+            Some(doc) => insert(doc, path, value),
+            None => println!("{}", text()),
+        }
+    }
+
+    /// Files `value` at `path` in the JSON document; the text has it in a line already.
+    pub fn set(&mut self, path: &[&str], value: Value) {
+        if let Some(doc) = &mut self.json {
+            insert(doc, path, value);
+        }
+    }
+
+    /// Prints the JSON document, if that is the output.
+    pub fn finish(self) {
+        if let Some(doc) = self.json {
+            crate::output::print(Output::Json, &Value::Object(doc));
+        }
+    }
+}
+
+fn insert(doc: &mut Map<String, Value>, path: &[&str], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            doc.insert((*last).to_string(), value);
+        }
+        [first, rest @ ..] => {
+            let inner = doc.entry((*first).to_string()).or_insert_with(|| Value::Object(Map::new()));
+            if !inner.is_object() {
+                *inner = Value::Object(Map::new());
+            }
+            if let Value::Object(m) = inner {
+                insert(m, rest, value);
+            }
+        }
+    }
+}
+
+/// Mean and median, in milliseconds, as a report files them.
+pub fn ms_json((mean, p50): (f64, f64)) -> Value {
+    json!({"mean_ms": round2(mean), "p50_ms": round2(p50)})
+}
+
+/// Two decimals, as the text shows them.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 type MakeRequest = Arc<dyn Fn(usize) -> Result<hyper::Request<Full<Bytes>>> + Send + Sync>;
@@ -327,7 +402,8 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-pub async fn run(cmd: BenchCmd) -> Result<()> {
+pub async fn run(cmd: BenchCmd, output: Option<Output>) -> Result<()> {
+    let report = Report::new(output);
     match cmd {
         BenchCmd::ServeFixed { listen } => {
             let (addr, join) = serve_fixed(listen).await?;
@@ -335,10 +411,10 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
             join.await?;
             Ok(())
         }
-        BenchCmd::Api(a) => api(a).await,
-        BenchCmd::Rotation(a) => crate::bench_db::rotation(a).await,
-        BenchCmd::DmsLogon(a) => crate::bench_db::dms_logon(a).await,
-        BenchCmd::Scale(a) => scale(a).await,
+        BenchCmd::Api(a) => api(a, report).await,
+        BenchCmd::Rotation(a) => crate::bench_db::rotation(a, report).await,
+        BenchCmd::DmsLogon(a) => crate::bench_db::dms_logon(a, report).await,
+        BenchCmd::Scale(a) => scale(a, report).await,
     }
 }
 
@@ -364,7 +440,7 @@ fn server(t: &Target) -> Result<(Option<Spawned>, String, String, SecretString)>
     }
 }
 
-async fn api(a: ApiArgs) -> Result<()> {
+async fn api(a: ApiArgs, mut report: Report) -> Result<()> {
     let (_spawned, endpoint, id, secret) = server(&a.server)?;
     let signature = if a.signature == "v1" { SignatureVersion::V1 } else { SignatureVersion::V3 };
     let setup = client(&endpoint, &id, &secret, SignatureVersion::V3)?;
@@ -404,19 +480,31 @@ async fn api(a: ApiArgs) -> Result<()> {
     });
     let target = a.target.clone().unwrap_or_else(|| endpoint.clone());
     let duration = Duration::from_secs(a.duration);
-    println!(
-        "{} {} ({}), {} connections, {} s{}, target {target}",
-        a.workload,
-        a.signature,
-        env!("CARGO_PKG_VERSION"),
-        a.connections,
-        a.duration,
-        if a.ceiling { format!(" in {} turns with the ceiling", a.rounds) } else { String::new() }
-    );
+    let setup = json!({
+        "workload": a.workload,
+        "signature": a.signature,
+        "version": env!("CARGO_PKG_VERSION"),
+        "connections": a.connections,
+        "duration_s": a.duration,
+        "rounds": a.ceiling.then_some(a.rounds),
+        "target": target,
+    });
+    report.put(&["benchmark"], setup, || {
+        format!(
+            "{} {} ({}), {} connections, {} s{}, target {target}",
+            a.workload,
+            a.signature,
+            env!("CARGO_PKG_VERSION"),
+            a.connections,
+            a.duration,
+            if a.ceiling { format!(" in {} turns with the ceiling", a.rounds) } else { String::new() }
+        )
+    });
     let sesame_at = authority_of(&target)?;
     if !a.ceiling {
         let sesame = load(&sesame_at, a.connections, duration, make).await?;
-        println!("{}", sesame.line("sesame"));
+        report.put(&["sesame"], sesame.json(), || sesame.line("sesame"));
+        report.finish();
         if sesame.errors > 0 {
             bail!("{} requests failed", sesame.errors);
         }
@@ -437,13 +525,14 @@ async fn api(a: ApiArgs) -> Result<()> {
         bare.merge(load(&bare_at, a.connections, slice, numbered).await?);
     }
     eprintln!();
-    println!("{}", sesame.line("sesame"));
-    println!("{}", bare.line("bare axum (ceiling)"));
-    println!(
-        "ratio: rate {:.2} of the ceiling (budget >= 0.50), p99 {:.2}x the ceiling's (budget <= 2.00)",
-        sesame.rps() / bare.rps(),
-        sesame.pct(0.99) / bare.pct(0.99).max(0.001)
-    );
+    report.put(&["sesame"], sesame.json(), || sesame.line("sesame"));
+    report.put(&["ceiling"], bare.json(), || bare.line("bare axum (ceiling)"));
+    let (rate, p99) = (sesame.rps() / bare.rps().max(0.001), sesame.pct(0.99) / bare.pct(0.99).max(0.001));
+    let ratio = json!({"rate": round2(rate), "p99": round2(p99), "budget": {"rate_at_least": 0.5, "p99_at_most": 2.0}});
+    report.put(&["ratio"], ratio, || {
+        format!("ratio: rate {rate:.2} of the ceiling (budget >= 0.50), p99 {p99:.2}x the ceiling's (budget <= 2.00)")
+    });
+    report.finish();
     if sesame.errors > 0 {
         bail!("{} requests failed", sesame.errors);
     }
@@ -502,7 +591,17 @@ async fn seed(c: &Arc<Client>, from: usize, to: usize) -> Result<()> {
     Ok(())
 }
 
-async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize, pid: u32) -> Result<Value> {
+/// Measures at `size` secrets; the report files the figures under `key`.
+async fn measure_at(
+    c: &Arc<Client>,
+    endpoint: &str,
+    a: &ScaleArgs,
+    size: usize,
+    pid: u32,
+    report: &mut Report,
+    key: &str,
+) -> Result<Value> {
+    report.set(&[key, "secrets"], json!(size));
     let signer = c.clone();
     let make: MakeRequest = Arc::new(move |i: usize| {
         let nonce = sesame_crypto::random::nonce()?;
@@ -511,7 +610,7 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
         Ok(signer.prepare("GetSecretValue", &[("SecretName", &name)], now, &nonce)?.request)
     });
     let get = load(&authority_of(endpoint)?, a.connections, Duration::from_secs(a.duration), make).await?;
-    println!("{}", get.line(&format!("GetSecretValue @ {size}")));
+    report.put(&[key, "get_secret_value"], get.json(), || get.line(&format!("GetSecretValue @ {size}")));
     // Each figure is the median of several calls (`summarize`'s p50), so one cold read does not
     // decide it.
     let mut pages = Vec::new();
@@ -529,17 +628,22 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
             .collect::<Vec<_>>();
         pages.push(median_ms(c, "ListSecrets", &calls).await?);
     }
-    println!(
-        "{:<28} first, middle, last page of {}-99: {:.2} / {:.2} / {:.2} ms",
-        format!("ListSecrets @ {size}"),
-        page_size(PAGE_CALLS),
-        pages[0],
-        pages[1],
-        pages[2]
-    );
+    let listed = json!({"first_ms": round2(pages[0]), "middle_ms": round2(pages[1]), "last_ms": round2(pages[2]), "calls": PAGE_CALLS});
+    report.put(&[key, "list_secrets_pages"], listed, || {
+        format!(
+            "{:<28} first, middle, last page of {}-99: {:.2} / {:.2} / {:.2} ms",
+            format!("ListSecrets @ {size}"),
+            page_size(PAGE_CALLS),
+            pages[0],
+            pages[1],
+            pages[2]
+        )
+    });
     // The listing DMS makes at every logon: one secret by name (the filter matches substrings).
     let by_name = median_ms(c, "ListSecrets", &timed_listings_by("SecretName", &format!("scale/{:06}", size / 2))).await?;
-    println!("{:<28} {by_name:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by name @ {size}"));
+    report.put(&[key, "list_secrets_by_name_ms"], json!(round2(by_name)), || {
+        format!("{:<28} {by_name:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by name @ {size}"))
+    });
     // The listing DMS makes instead for an instance registered by its RDS instance.
     let instance = format!("rm-scale{:06}", size / 2 / 100 * 100);
     let found = c.call("ListSecrets", &borrowed(&listing_by("DBInstanceId", &instance, 100))).await?;
@@ -547,7 +651,9 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
         bail!("ListSecrets by DBInstanceId found {} secrets, not the one seeded", found["TotalCount"]);
     }
     let by_instance = median_ms(c, "ListSecrets", &timed_listings_by("DBInstanceId", &instance)).await?;
-    println!("{:<28} {by_instance:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by instance @ {size}"));
+    report.put(&[key, "list_secrets_by_instance_ms"], json!(round2(by_instance)), || {
+        format!("{:<28} {by_instance:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by instance @ {size}"))
+    });
     // A manual rotation of a generic secret: a new version becomes ACSCurrent and the old one
     // ACSPrevious (what a rotation writes to the store, without a database server's share).
     let puts = (0..ROTATIONS)
@@ -558,9 +664,13 @@ async fn measure_at(c: &Arc<Client>, endpoint: &str, a: &ScaleArgs, size: usize,
         })
         .collect::<Result<Vec<_>>>()?;
     let rotation = median_ms(c, "PutSecretValue", &puts).await?;
-    println!("{:<28} {rotation:.2} ms (median of {ROTATIONS})", format!("PutSecretValue @ {size}"));
+    report.put(&[key, "put_secret_value_ms"], json!(round2(rotation)), || {
+        format!("{:<28} {rotation:.2} ms (median of {ROTATIONS})", format!("PutSecretValue @ {size}"))
+    });
     let [rss, anon, file] = ["VmRSS", "RssAnon", "RssFile"].map(|f| status_kib(pid, f).unwrap_or_default() / 1024);
-    println!("{:<28} {rss} MiB ({anon} MiB anonymous, {file} MiB of mapped files)", format!("server RSS @ {size}"));
+    report.put(&[key, "rss_mib"], json!({"total": rss, "anonymous": anon, "mapped_files": file}), || {
+        format!("{:<28} {rss} MiB ({anon} MiB anonymous, {file} MiB of mapped files)", format!("server RSS @ {size}"))
+    });
     Ok(
         json!({"rps": get.rps(), "p99": get.pct(0.99), "list_ms": pages, "by_name_ms": by_name, "by_instance_ms": by_instance, "rotation_ms": rotation, "rss_mib": rss}),
     )
@@ -611,29 +721,44 @@ async fn median_ms(c: &Client, action: &str, calls: &[Vec<(&str, String)>]) -> R
     Ok(summarize(times).1)
 }
 
-async fn scale(a: ScaleArgs) -> Result<()> {
+async fn scale(a: ScaleArgs, mut report: Report) -> Result<()> {
     let s = spawn_server()?;
     let c = Arc::new(client(&s.endpoint, &s.id, &s.secret, SignatureVersion::V3)?);
     let small = 1_000.min(a.secrets);
     eprintln!("seeding {small} secrets");
     seed(&c, 0, small).await?;
-    let at_small = measure_at(&c, &s.endpoint, &a, small, s.pid()).await?;
+    let at_small = measure_at(&c, &s.endpoint, &a, small, s.pid(), &mut report, "small").await?;
     eprintln!("seeding up to {} secrets", a.secrets);
     seed(&c, small, a.secrets).await?;
-    let at_large = measure_at(&c, &s.endpoint, &a, a.secrets, s.pid()).await?;
+    let at_large = measure_at(&c, &s.endpoint, &a, a.secrets, s.pid(), &mut report, "large").await?;
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or_default();
     let last = |v: &Value| v["list_ms"][2].as_f64().unwrap_or_default();
-    println!(
-        "ratios {} vs {small}: GetSecretValue rate {:.2}x, p99 {:.2}x; last ListSecrets page {:.2}x; ListSecrets by name {:.2}x, \
-         by instance {:.2}x; PutSecretValue {:.2}x (budget: within 1.5x)",
-        a.secrets,
+    let ratios = [
         f(&at_small, "rps") / f(&at_large, "rps").max(0.001),
         f(&at_large, "p99") / f(&at_small, "p99").max(0.001),
         last(&at_large) / last(&at_small).max(0.001),
         f(&at_large, "by_name_ms") / f(&at_small, "by_name_ms").max(0.001),
         f(&at_large, "by_instance_ms") / f(&at_small, "by_instance_ms").max(0.001),
-        f(&at_large, "rotation_ms") / f(&at_small, "rotation_ms").max(0.001)
-    );
+        f(&at_large, "rotation_ms") / f(&at_small, "rotation_ms").max(0.001),
+    ];
+    let [get, get_p99, page, by_name, by_instance, put] = ratios.map(round2);
+    let filed = json!({
+        "get_secret_value_time": get,
+        "get_secret_value_p99": get_p99,
+        "last_list_secrets_page": page,
+        "list_secrets_by_name": by_name,
+        "list_secrets_by_instance": by_instance,
+        "put_secret_value": put,
+        "budget_at_most": 1.5,
+    });
+    report.put(&["ratios"], filed, || {
+        format!(
+            "ratios {} vs {small}: GetSecretValue rate {get:.2}x, p99 {get_p99:.2}x; last ListSecrets page {page:.2}x; \
+             ListSecrets by name {by_name:.2}x, by instance {by_instance:.2}x; PutSecretValue {put:.2}x (budget: within 1.5x)",
+            a.secrets
+        )
+    });
+    report.finish();
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The database benchmarks: a rotation through Sesame beside the raw SQL it needs, and a logon
 //! through DMS beside a direct one, in the same run against the same server.
 
-use crate::bench::{DbArgs, start_server, summarize};
+use crate::bench::{DbArgs, Report, ms_json, round2, start_server, summarize};
 use anyhow::{Context, Result};
 use secrecy::SecretString;
 use serde_json::json;
@@ -52,17 +52,32 @@ async fn register(c: &sesame_client::Client, a: &DbArgs, s: &Setup, id: &str) ->
     Ok(())
 }
 
-fn line(name: &str, (mean, p50): (f64, f64)) {
-    println!("{name:<40} mean {mean:>8.2} ms   p50 {p50:>8.2} ms");
+/// Files a timing (mean and median, ms) at `path`, or prints it as a line named `name`.
+fn timing(report: &mut Report, path: &[&str], name: &str, (mean, p50): (f64, f64)) {
+    report.put(path, ms_json((mean, p50)), || format!("{name:<40} mean {mean:>8.2} ms   p50 {p50:>8.2} ms"));
 }
 
-pub async fn rotation(a: DbArgs) -> Result<()> {
+/// Files a ratio at `path`, or prints it as a line named `name`, with its budget if it has one.
+fn ratio(report: &mut Report, path: &[&str], name: &str, x: f64, budget: Option<f64>) {
+    let line = || match budget {
+        Some(b) => format!("{name:<40} {x:.2}x (budget <= {b:.2})"),
+        None => format!("{name:<40} {x:.2}x"),
+    };
+    report.put(path, json!(round2(x)), line);
+}
+
+fn setup_line(report: &mut Report, a: &DbArgs, s: &Setup) {
+    let v = json!({"rounds": a.rounds, "engine": s.kind.as_str(), "host": a.host, "port": s.port});
+    report.put(&["benchmark"], v, || format!("{} rounds on {} {}:{}", a.rounds, s.kind.as_str(), a.host, s.port));
+}
+
+pub async fn rotation(a: DbArgs, mut report: Report) -> Result<()> {
     let s = setup(&a)?;
     let (_server, c) = start_server()?;
     register(&c, &a, &s, "bench-db").await?;
     let engine = sesame_engines::connect(s.target.clone())?;
     let run = sesame_crypto::random::id_suffix(5)?;
-    println!("{} rounds on {} {}:{}", a.rounds, s.kind.as_str(), a.host, s.port);
+    setup_line(&mut report, &a, &s);
     for mode in ["DoubleUsers", "SingleUser"] {
         let account = format!("bench_{run}_{}", if mode == "DoubleUsers" { "dual" } else { "single" });
         let pw = sesame_engines::generate_password()?;
@@ -98,17 +113,18 @@ pub async fn rotation(a: DbArgs) -> Result<()> {
             raw.push(t.elapsed());
         }
         let (through, raw) = (summarize(through), summarize(raw));
-        line(&format!("{mode} rotation through Sesame"), through);
-        line("raw SQL: set password + logon", raw);
-        println!("{:<40} {:.2}x (budget <= 2.00)", "ratio (mean)", through.0 / raw.0.max(0.001));
+        timing(&mut report, &[mode, "sesame"], &format!("{mode} rotation through Sesame"), through);
+        timing(&mut report, &[mode, "raw_sql"], "raw SQL: set password + logon", raw);
+        ratio(&mut report, &[mode, "ratio"], "ratio (mean)", through.0 / raw.0.max(0.001), Some(2.0));
         for name in [account.clone(), format!("{account}_clone"), raw_account] {
             let _ = engine.drop_account(&name).await;
         }
     }
+    report.finish();
     Ok(())
 }
 
-pub async fn dms_logon(a: DbArgs) -> Result<()> {
+pub async fn dms_logon(a: DbArgs, mut report: Report) -> Result<()> {
     let s = setup(&a)?;
     let (_server, c) = start_server()?;
     let engine = sesame_engines::connect(s.target.clone())?;
@@ -168,12 +184,13 @@ pub async fn dms_logon(a: DbArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let (through, direct, call) = (summarize(through), summarize(direct), summarize(call));
-    println!("{} rounds on {} {}:{}", a.rounds, s.kind.as_str(), a.host, s.port);
-    line("logon + SELECT 1 through DMS (KMS secret)", through);
-    line("direct logon + SELECT 1 (plaintext)", direct);
-    line("one signed DMS call, no database", call);
-    println!("{:<40} {:.2}x (budget <= 1.30)", "ratio (mean)", through.0 / direct.0.max(0.001));
-    println!("{:<40} {:.2}x", "floor: (direct + one call) / direct", (direct.0 + call.0) / direct.0.max(0.001));
+    setup_line(&mut report, &a, &s);
+    timing(&mut report, &["dms"], "logon + SELECT 1 through DMS (KMS secret)", through);
+    timing(&mut report, &["direct"], "direct logon + SELECT 1 (plaintext)", direct);
+    timing(&mut report, &["one_call"], "one signed DMS call, no database", call);
+    ratio(&mut report, &["ratio"], "ratio (mean)", through.0 / direct.0.max(0.001), Some(1.3));
+    ratio(&mut report, &["floor"], "floor: (direct + one call) / direct", (direct.0 + call.0) / direct.0.max(0.001), None);
     let _ = engine.drop_account(&account).await;
+    report.finish();
     Ok(())
 }

@@ -701,18 +701,23 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
+/// `--output` (or `SESAME_OUTPUT`), else the config file's `output`.
+fn output(global: &Global, file: &config::FileConfig) -> Option<Output> {
+    global.output.or(match file.output.as_deref() {
+        Some("table") => Some(Output::Table),
+        Some("json") => Some(Output::Json),
+        _ => None,
+    })
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let dir = config::config_dir(cli.global.config_dir.as_deref());
     match cli.command {
         Command::Serve(args) => serve(args, &dir).await,
-        Command::Bench(b) => bench::run(b).await,
+        Command::Bench(b) => bench::run(b, output(&cli.global, &config::load_file_config(&dir)?)).await,
         cmd => {
             let file = config::load_file_config(&dir)?;
-            let output = cli.global.output.or(match file.output.as_deref() {
-                Some("table") => Some(Output::Table),
-                Some("json") => Some(Output::Json),
-                _ => None,
-            });
+            let output = output(&cli.global, &file);
             let client = client(&cli.global, &dir, file)?;
             let version_override = match &cmd {
                 Command::Api { api_version, .. } => api_version.clone(),
