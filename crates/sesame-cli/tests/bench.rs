@@ -2,15 +2,26 @@
 //! time things).
 #![allow(clippy::unwrap_used)]
 
-#[test]
-fn the_api_benchmark_runs_against_its_own_server_and_the_ceiling() {
+/// Runs `sesame bench <args>` with no configuration of its own and returns what it printed,
+/// failing the test if it failed. (The database benchmarks find the machine's MariaDB as root,
+/// with no password: scripts/ensure-services.)
+fn bench(args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(["bench", "api", "--workload", "mix", "--connections", "2", "--duration", "1", "--ceiling"])
+        .arg("bench")
+        .args(args)
         .env("SESAME_CONFIG_DIR", std::env::temp_dir().join("sesame-bench-test-unused"))
+        .env_remove("SESAME_DB_ADMIN_PASSWORD")
+        .env_remove("SESAME_OUTPUT")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[test]
+fn the_api_benchmark_runs_against_its_own_server_and_the_ceiling() {
+    let stdout = bench(&["api", "--workload", "mix", "--connections", "2", "--duration", "1", "--ceiling"]);
     for needle in ["sesame ", "bare axum (ceiling)", "req/s", "p99", "ratio: rate"] {
         assert!(stdout.contains(needle), "missing {needle:?} in {stdout}");
     }
@@ -19,13 +30,7 @@ fn the_api_benchmark_runs_against_its_own_server_and_the_ceiling() {
 
 #[test]
 fn the_scale_benchmark_seeds_measures_both_sizes_and_prints_ratios() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(["bench", "scale", "--secrets", "1100", "--duration", "1", "--connections", "2"])
-        .env("SESAME_CONFIG_DIR", std::env::temp_dir().join("sesame-bench-test-unused"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = bench(&["scale", "--secrets", "1100", "--duration", "1", "--connections", "2"]);
     for size in ["1000", "1100"] {
         for what in ["GetSecretValue", "ListSecrets", "ListSecrets by name", "ListSecrets by instance", "PutSecretValue", "server RSS"] {
             assert!(stdout.contains(&format!("{what} @ {size}")), "missing {what} @ {size} in {stdout}");
@@ -45,14 +50,7 @@ fn the_scale_benchmark_seeds_measures_both_sizes_and_prints_ratios() {
 /// Against the machine's MariaDB (scripts/ensure-services): fails, not skips, without it.
 #[test]
 fn the_dms_logon_benchmark_times_dms_the_direct_logon_and_one_call_and_prints_the_floor() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(["bench", "dms-logon", "--engine", "mariadb", "--admin-user", "root", "--database", "test", "--rounds", "3"])
-        .env("SESAME_CONFIG_DIR", std::env::temp_dir().join("sesame-bench-test-unused"))
-        .env_remove("SESAME_DB_ADMIN_PASSWORD")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = bench(&["dms-logon", "--engine", "mariadb", "--admin-user", "root", "--database", "test", "--rounds", "3"]);
     assert!(stdout.contains("3 rounds on MariaDB"), "{stdout}");
     let mean = |label: &str| {
         stdout
@@ -70,16 +68,7 @@ fn the_dms_logon_benchmark_times_dms_the_direct_logon_and_one_call_and_prints_th
 
 /// `bench … --output json`: one document on stdout, the figures under stable names.
 fn bench_json(args: &[&str]) -> serde_json::Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args(["bench"])
-        .args(args)
-        .args(["--output", "json"])
-        .env("SESAME_CONFIG_DIR", std::env::temp_dir().join("sesame-bench-test-unused"))
-        .env_remove("SESAME_DB_ADMIN_PASSWORD")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = bench(&[args, &["--output", "json"]].concat());
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}"))
 }
 
