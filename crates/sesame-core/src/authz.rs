@@ -78,10 +78,11 @@ impl Authorizer {
     }
 
     fn principal(&self, user: &str) -> String {
+        let account = &self.deps.realm.account_id;
         if user == crate::identity::ADMIN_USER {
-            format!("acs:ram::{}:root", self.deps.realm.account_id)
+            sesame_api::actions::arn("ram", "", account, &["root"])
         } else {
-            format!("acs:ram::{}:user/{user}", self.deps.realm.account_id)
+            sesame_api::actions::arn("ram", "", account, &["user/", user])
         }
     }
 
@@ -140,7 +141,7 @@ impl Authorizer {
     pub fn realm_arn(&self, product: &str, rest: &str) -> String {
         let r = &self.deps.realm;
         let region = if product == "ram" { "" } else { r.region.as_str() };
-        format!("acs:{product}:{region}:{}:{rest}", r.account_id)
+        sesame_api::actions::arn(product, region, &r.account_id, &[rest])
     }
 }
 

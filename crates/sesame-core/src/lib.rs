@@ -45,7 +45,12 @@ pub struct Realm {
 
 impl Realm {
     pub fn arn(&self, resource: &str) -> String {
-        format!("acs:kms:{}:{}:{}", self.region, self.account_id, resource)
+        self.arn_of(&[resource])
+    }
+
+    /// The ARN of the KMS resource whose name is the pieces of `rest`, joined.
+    pub fn arn_of(&self, rest: &[&str]) -> String {
+        sesame_api::actions::arn("kms", &self.region, &self.account_id, rest)
     }
 }
 

@@ -478,7 +478,7 @@ impl SecretService {
     }
 
     fn arn(&self, name: &str) -> String {
-        self.deps.realm.arn(&format!("secret/{name}"))
+        self.deps.realm.arn_of(&["secret/", name])
     }
 
     fn default_policy(&self) -> String {
