@@ -172,16 +172,18 @@ pub fn resource_name(service: &str, region: &str, account: &str, p: &Params) -> 
         "dms" => p.optional("InstanceAlias").or(p.optional("DbId")).map(|i| arn("dms", region, account, &["instance/", i])),
         "ram" => p
             .optional("UserName")
-            .map(|u| arn("ram", "", account, &["user/", u]))
-            .or_else(|| p.optional("PolicyName").map(|n| arn("ram", "", account, &["policy/", n]))),
+            .map(|u| arn("ram", region, account, &["user/", u]))
+            .or_else(|| p.optional("PolicyName").map(|n| arn("ram", region, account, &["policy/", n]))),
         _ => None,
     }
 }
 
-/// `acs:{product}:{region}:{account}:` and then the pieces of `rest`: a resource's ARN. Joined
-/// by hand into one allocation; `format!` cost a request about 3,000 instructions an ARN, and a
-/// GetSecretValue makes three (docs/benchmarks-log.md, finding 36).
+/// `acs:{product}:{region}:{account}:` and then the pieces of `rest`: a resource's ARN. RAM's
+/// resources belong to no region, so its ARNs leave the region out. Joined by hand into one
+/// allocation; `format!` cost a request about 3,000 instructions an ARN, and a GetSecretValue
+/// makes three (docs/benchmarks-log.md, finding 36).
 pub fn arn(product: &str, region: &str, account: &str, rest: &[&str]) -> String {
+    let region = if product == "ram" { "" } else { region };
     let head = ["acs:", product, ":", region, ":", account, ":"];
     let mut out = String::with_capacity(head.iter().chain(rest).map(|p| p.len()).sum());
     for piece in head.iter().chain(rest) {
@@ -234,29 +236,27 @@ mod tests {
 
     #[test]
     fn resources_are_named_by_arn() {
-        let p = Params::from_pairs([("SecretName", "app/db")]);
-        assert_eq!(resource_name("kms", "r", "1", &p).as_deref(), Some("acs:kms:r:1:secret/app/db"));
-        let p = Params::from_pairs([("KeyId", "alias/x")]);
-        assert_eq!(resource_name("kms", "r", "1", &p).as_deref(), Some("acs:kms:r:1:alias/x"));
-        let p = Params::from_pairs([("UserName", "alice")]);
-        assert_eq!(resource_name("ram", "r", "1", &p).as_deref(), Some("acs:ram::1:user/alice"));
-        let p = Params::from_pairs([("KeyId", "k-1")]);
-        assert_eq!(resource_name("kms", "r", "1", &p).as_deref(), Some("acs:kms:r:1:key/k-1"));
-        let p = Params::from_pairs([("KeyId", "acs:kms:r:1:key/k-2")]);
-        assert_eq!(resource_name("kms", "r", "1", &p).as_deref(), Some("acs:kms:r:1:key/k-2"), "an ARN is kept as it is");
-        let p = Params::from_pairs([("DBInstanceId", "rm-1")]);
-        assert_eq!(resource_name("rds", "r", "1", &p).as_deref(), Some("acs:rds:r:1:dbinstance/rm-1"));
-        let p = Params::from_pairs([("DbId", "7")]);
-        assert_eq!(resource_name("dms", "r", "1", &p).as_deref(), Some("acs:dms:r:1:instance/7"));
-        let p = Params::from_pairs([("PolicyName", "ops")]);
-        assert_eq!(resource_name("ram", "r", "1", &p).as_deref(), Some("acs:ram::1:policy/ops"));
-        assert_eq!(resource_name("kms", "r", "1", &Params::new()), None);
+        let cases: [(&str, (&str, &str), Option<&str>); 9] = [
+            ("kms", ("SecretName", "app/db"), Some("acs:kms:r:1:secret/app/db")),
+            ("kms", ("KeyId", "alias/x"), Some("acs:kms:r:1:alias/x")),
+            ("kms", ("KeyId", "k-1"), Some("acs:kms:r:1:key/k-1")),
+            ("kms", ("KeyId", "acs:kms:r:1:key/k-2"), Some("acs:kms:r:1:key/k-2")),
+            ("rds", ("DBInstanceId", "rm-1"), Some("acs:rds:r:1:dbinstance/rm-1")),
+            ("dms", ("DbId", "7"), Some("acs:dms:r:1:instance/7")),
+            ("ram", ("UserName", "alice"), Some("acs:ram::1:user/alice")),
+            ("ram", ("PolicyName", "ops"), Some("acs:ram::1:policy/ops")),
+            ("kms", ("Other", "x"), None),
+        ];
+        for (service, pair, expected) in cases {
+            let p = Params::from_pairs([pair]);
+            assert_eq!(resource_name(service, "r", "1", &p).as_deref(), expected, "{service} {pair:?}");
+        }
     }
 
     #[test]
     fn an_arn_joins_its_pieces_with_nothing_between_those_of_its_name() {
         assert_eq!(arn("kms", "cn-hangzhou", "123", &["secret/", "db/app"]), "acs:kms:cn-hangzhou:123:secret/db/app");
-        assert_eq!(arn("ram", "", "123", &["root"]), "acs:ram::123:root");
+        assert_eq!(arn("ram", "cn-hangzhou", "123", &["root"]), "acs:ram::123:root", "RAM's ARNs have no region");
         assert_eq!(arn("kms", "r", "1", &[]), "acs:kms:r:1:");
     }
 }

@@ -78,12 +78,8 @@ impl Authorizer {
     }
 
     fn principal(&self, user: &str) -> String {
-        let account = &self.deps.realm.account_id;
-        if user == crate::identity::ADMIN_USER {
-            sesame_api::actions::arn("ram", "", account, &["root"])
-        } else {
-            sesame_api::actions::arn("ram", "", account, &["user/", user])
-        }
+        let rest: &[&str] = if user == crate::identity::ADMIN_USER { &["root"] } else { &["user/", user] };
+        self.deps.realm.arn_in("ram", rest)
     }
 
     /// A user's policies, parsed, through the cache.
@@ -139,9 +135,7 @@ impl Authorizer {
     }
 
     pub fn realm_arn(&self, product: &str, rest: &str) -> String {
-        let r = &self.deps.realm;
-        let region = if product == "ram" { "" } else { r.region.as_str() };
-        sesame_api::actions::arn(product, region, &r.account_id, &[rest])
+        self.deps.realm.arn_in(product, &[rest])
     }
 }
 

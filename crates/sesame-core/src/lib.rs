@@ -50,7 +50,12 @@ impl Realm {
 
     /// The ARN of the KMS resource whose name is the pieces of `rest`, joined.
     pub fn arn_of(&self, rest: &[&str]) -> String {
-        sesame_api::actions::arn("kms", &self.region, &self.account_id, rest)
+        self.arn_in("kms", rest)
+    }
+
+    /// The ARN of a resource of `product` in this realm.
+    pub fn arn_in(&self, product: &str, rest: &[&str]) -> String {
+        sesame_api::actions::arn(product, &self.region, &self.account_id, rest)
     }
 }
 

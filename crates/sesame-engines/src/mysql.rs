@@ -5,7 +5,7 @@
 //! MariaDB ≥ 10.2, older servers need `SET PASSWORD … = PASSWORD(…)`; `SHOW GRANTS` may carry
 //! the password hash (`IDENTIFIED BY PASSWORD '*…'`), which a copy must not replay.
 
-use crate::quote::my_ident;
+use crate::quote::{my_account, my_ident, my_literal};
 use crate::{
     AccountSpec, CONNECT_TIMEOUT, DbTarget, Engine, EngineError, EngineKind, Fut, Permission, TlsMode, check_account_name, classify,
 };
@@ -27,21 +27,26 @@ struct Admin {
 }
 
 impl Admin {
-    /// `s` as a string literal of this session. Without a backslash a string is written alike
-    /// whether or not backslashes escape, so the session's mode costs a round trip only for a
-    /// string that holds one, and once.
+    /// Whether backslashes escape in the string literals `texts` are written as. Without a
+    /// backslash a string is written alike either way, so the session's mode costs a round trip
+    /// only for a string that holds one, and once.
+    async fn escapes(&mut self, texts: &[&str]) -> Result<bool, EngineError> {
+        if !texts.iter().any(|t| t.contains('\\')) {
+            return Ok(true);
+        }
+        if let Some(known) = self.backslash_escapes {
+            return Ok(known);
+        }
+        let mode = MySql::scalar_string(&mut self.conn, "SELECT @@SESSION.sql_mode", "reading sql_mode").await?;
+        let escapes = !mode.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES");
+        self.backslash_escapes = Some(escapes);
+        Ok(escapes)
+    }
+
+    /// `s` as a string literal of this session.
     async fn literal(&mut self, s: &str) -> Result<String, EngineError> {
-        let escapes = match (s.contains('\\'), self.backslash_escapes) {
-            (false, _) => true,
-            (true, Some(known)) => known,
-            (true, None) => {
-                let mode = MySql::scalar_string(&mut self.conn, "SELECT @@SESSION.sql_mode", "reading sql_mode").await?;
-                let escapes = !mode.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES");
-                self.backslash_escapes = Some(escapes);
-                escapes
-            }
-        };
-        crate::quote::my_literal(s, escapes)
+        let escapes = self.escapes(&[s]).await?;
+        my_literal(s, escapes)
     }
 }
 
@@ -166,7 +171,8 @@ impl MySql {
 
     /// `'name'@'host'` as this session writes it.
     async fn account(&self, admin: &mut Admin, name: &str) -> Result<String, EngineError> {
-        Ok(format!("{}@{}", admin.literal(name).await?, admin.literal(self.host()).await?))
+        let escapes = admin.escapes(&[name, self.host()]).await?;
+        my_account(name, self.host(), escapes)
     }
 
     async fn run(admin: &mut Admin, sql: &str, during: &'static str) -> Result<(), EngineError> {

@@ -219,8 +219,9 @@ END;
     // 9: how many names hold each trigram, so that a SecretName filter asks the trigram index for
     // its two rarest trigrams instead of all of them. FTS5 answers a quoted value as a phrase and
     // reads the list of every trigram in it; a prefix most names share (`rds/`, `prod-`) makes
-    // that grow with the store. `name_positions` numbers the characters of a name (192 at most),
-    // because SQLite allows no WITH clause in a trigger.
+    // that grow with the store. `name_positions` numbers the characters of a name or of a filter
+    // value (1 to 256, past the 192 a name may have), because SQLite allows no WITH clause in a
+    // trigger.
     r#"
 CREATE TABLE name_positions (i INTEGER PRIMARY KEY);
 WITH RECURSIVE p(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM p WHERE i < 256) INSERT INTO name_positions SELECT i FROM p;
