@@ -157,10 +157,6 @@ struct ServeArgs {
     /// Seconds before the first retry of a failed rotation (doubling per failure, at most an hour)
     #[arg(long, env = "SESAME_ROTATION_RETRY_SECS", default_value_t = 30)]
     rotation_retry_secs: i64,
-    /// KiB of audit events that may wait in the audit journal for the trail; requests wait,
-    /// then fail, when it is full (at least 64)
-    #[arg(long, env = "SESAME_AUDIT_JOURNAL_KIB", default_value_t = 65_536)]
-    audit_journal_kib: u64,
     /// Do not run DMS in this process
     #[arg(long, env = "SESAME_NO_DMS")]
     no_dms: bool,
@@ -1279,7 +1275,6 @@ async fn serve(args: ServeArgs, config_dir: &std::path::Path) -> Result<()> {
             max_rotations_per_hour: args.max_rotations_per_hour,
             rotation_lease_secs: args.rotation_lease_secs.max(1),
             first_retry_secs: args.rotation_retry_secs.max(1),
-            audit_journal_bytes: args.audit_journal_kib.saturating_mul(1024),
         },
         dms: match args.no_dms {
             true => None,

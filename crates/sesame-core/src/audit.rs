@@ -1,11 +1,12 @@
 //! The audit trail: one ActionTrail-shaped event per request, allowed, denied or failing
 //! authentication, appended to a hash chain keyed by a MAC key that the root key seals.
 //!
-//! A request writes its event to the audit journal ([`journal`]) before it is answered, and a
-//! writer task copies the journal into the trail in batches (up to [`MAX_BATCH`]), chaining them
-//! by one hand. If the event cannot be written to the journal the request fails: nothing is
-//! answered unrecorded. Lookups and `verify` first wait for the trail to hold every event
-//! written before them.
+//! A request writes its event to the trail's segment files ([`log`]) before it is answered; if
+//! it cannot, the request fails: nothing is answered unrecorded. An indexer task records the
+//! files' blocks in the store with the sealed head, and lookups and `verify` first wait for the
+//! index to hold every event written before them. Stores made before the segment files keep
+//! their older events as rows (the trail's first format): they are the trail's beginning, read
+//! and verified with the rest.
 //!
 //! `verify` walks the chain: each event's MAC covers the previous MAC, its position and all its
 //! fields, and a sealed head names the last position, so an edited, inserted, deleted or
@@ -13,33 +14,33 @@
 //! older copy of itself is not detectable from inside it; export the trail to keep it elsewhere.)
 
 pub mod journal;
+pub mod log;
 
 use crate::Deps;
-use crate::model::{AuditChain, AuditRecord};
-use journal::{Journal, Journaled};
+use crate::model::{AuditBlock, AuditChain, AuditRecord};
+use log::{Log, Resume};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sesame_api::Error;
 use sesame_api::error::Result;
-use sesame_api::ram::{AuditProblem, EventQuery, VerifyEventsResponse};
+use sesame_api::ram::{AuditProblem, EventQuery, LookupAttribute, VerifyEventsResponse};
 use sesame_crypto::KeyMaterial;
 use sesame_crypto::mac::MacKey;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
-pub const MAX_BATCH: usize = 512;
-/// How long the writer gathers events after the first of a batch. No request waits for the
-/// trail (each waits only for its journal write), so larger, fewer commits cost nothing but this
-/// lag, and each event costs the trail's thread about a quarter less.
-const BATCH_WINDOW: Duration = Duration::from_millis(2);
+/// How often the indexer records the blocks written since its last turn (sooner when a lookup
+/// waits for it).
+const INDEX_EVERY: Duration = Duration::from_millis(200);
 const META_KEY: &str = "audit_mac_key";
-/// How long a lookup (or a shutdown) waits for the trail to take the journal's events.
+/// How long a lookup (or a shutdown) waits for the index to take the events written before it.
 const CATCH_UP: Duration = Duration::from_secs(10);
-/// The writer's pause after a failed append, doubled per failure up to [`RETRY_MAX`].
+/// The indexer's pause after a failed write, doubled per failure up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 const VERIFY_PAGE: i64 = 1_000;
+/// Index rows read at a time by a lookup and by `verify`.
+const BLOCK_PAGE: i64 = 64;
 
 struct Chain {
     key: MacKey,
@@ -162,13 +163,15 @@ fn as_text<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> std::resul
 pub struct AuditTrail {
     deps: Deps,
     chain: Arc<Chain>,
-    journal: Arc<Journal>,
+    log: Arc<Log>,
+    /// The first position in the segment files; the trail's first format holds those before.
+    log_from: i64,
 }
 
 impl AuditTrail {
-    /// Loads (or makes, sealed by the root key) the chain's MAC key, copies into the trail what
-    /// the journal holds beyond it (events of requests answered before a crash), and starts the
-    /// writer.
+    /// Loads (or makes, sealed by the root key) the chain's MAC key, opens the segment files
+    /// where the index ends (reading back what was written after it), adds the events an earlier
+    /// version's journal held, indexes it all, and starts the indexer.
     pub async fn start(deps: Deps) -> Result<AuditTrail> {
         let context = b"sesame/audit-mac-key";
         let material = match deps.store.meta_get(META_KEY).await? {
@@ -184,38 +187,61 @@ impl AuditTrail {
             }
         };
         let chain = Arc::new(Chain { key: MacKey::new(&material) });
-        let journal_key = MacKey::new(&material);
-        let path = deps.store.audit_journal_path();
-        let mark = deps.store.audit_journal_mark().await?;
-        let (missing, epoch) = journal::recover(path.as_deref(), &journal_key, mark.as_deref())
-            .map_err(|e| Error::internal(format!("the audit journal could not be read: {e}")))?;
-        if !missing.is_empty() {
-            tracing::info!(events = missing.len(), "copying the audit journal's events into the trail");
+        let store = &deps.store;
+        let first_block = store.audit_blocks(0, 1).await?.into_iter().next();
+        let resume = match store.audit_blocks_before(i64::MAX, None, None, 1).await?.first() {
+            Some(last) => Resume::after(last),
+            None => {
+                // After the first format's last event, or after its sealed head when events were
+                // cut from its end (so that verification finds the gap).
+                let (seq, prev) = chain.resume(store.audit_head().await?.as_deref(), store.last_audit_event().await?);
+                Resume { seq, prev, segment: 1, offset: 0 }
+            }
+        };
+        let log_from = first_block.map_or(resume.seq + 1, |b| b.first_seq);
+        let dir = store.audit_trail_dir();
+        let log = Log::open(dir.as_deref(), MacKey::new(&material), resume)
+            .map_err(|e| Error::internal(format!("the audit trail could not be opened: {e}")))?;
+        if let Some(path) = store.audit_journal_path().filter(|p| p.exists()) {
+            let mark = store.audit_journal_mark().await?;
+            let missing = journal::recover(Some(&path), &MacKey::new(&material), mark.as_deref())
+                .map_err(|e| Error::internal(format!("the audit journal of an earlier version could not be read: {e}")))?;
+            if !missing.is_empty() {
+                tracing::info!(events = missing.len(), "adding the events of an earlier version's audit journal to the trail");
+            }
+            for r in &missing {
+                log.append(r).map_err(|e| Error::internal(e.to_string()))?;
+            }
+            // The events are in the segment files now (and read back from there after a crash).
+            std::fs::remove_file(&path).map_err(|e| Error::internal(format!("the old audit journal could not be removed: {e}")))?;
         }
-        deps.store.append_audit(missing.into(), chain.clone(), Some(journal::mark(epoch, 0, 0))).await?;
-        let (journal, from_journal) = Journal::create(path.as_deref(), deps.limits.audit_journal_bytes, journal_key, epoch)
-            .map_err(|e| Error::internal(format!("the audit journal could not be made: {e}")))?;
-        let journal = Arc::new(journal);
-        tokio::spawn(writer(deps.clone(), chain.clone(), journal.clone(), from_journal));
-        Ok(AuditTrail { deps, chain, journal })
+        let log = Arc::new(log);
+        index(&deps, &chain, &log, &mut Vec::new()).await?;
+        tokio::spawn(indexer(deps.clone(), chain.clone(), log.clone()));
+        Ok(AuditTrail { deps, chain, log, log_from })
     }
 
-    /// Records one request: its event is in the journal when this returns.
+    /// The chain of the trail's first format (one row an event), with which a test writes a
+    /// trail as a store made before the segment files holds it.
+    #[doc(hidden)]
+    pub fn first_format_chain(&self) -> Arc<dyn AuditChain> {
+        self.chain.clone()
+    }
+
+    /// Records one request: its event is in the trail when this returns.
     pub async fn record(&self, facts: RequestFacts<'_>) -> Result<()> {
         let record = self.event(facts);
-        self.journal.write(record).await.map_err(|e| {
+        self.log.append(&record).map_err(|e| {
             tracing::error!(error = %e, "an audit event could not be written; its request fails");
             Error::AuditUnavailable(e.to_string())
         })
     }
 
-    /// Waits until the trail holds every event recorded before the call.
+    /// Waits until the index holds every event recorded before the call.
     pub async fn flush(&self) -> Result<()> {
-        match self.journal.caught_up(CATCH_UP).await {
+        match self.log.caught_up(CATCH_UP).await {
             true => Ok(()),
-            false => {
-                Err(Error::AuditUnavailable(format!("the audit trail has not taken the journal's events for {} s", CATCH_UP.as_secs())))
-            }
+            false => Err(Error::AuditUnavailable(format!("the audit trail's index has not taken new events for {} s", CATCH_UP.as_secs()))),
         }
     }
 
@@ -271,42 +297,90 @@ impl AuditTrail {
         }
     }
 
-    /// Events matching a lookup, newest first, and the token of the next page.
+    /// Events matching a lookup, newest first, and the token of the next page: the segment
+    /// files' blocks newest first, then the trail's first format.
     pub async fn lookup(&self, q: &EventQuery) -> Result<(Vec<Value>, Option<String>)> {
         self.flush().await?;
-        let rows = self.deps.store.lookup_audit(q).await?;
-        let next = (rows.len() as i64 == q.max_results).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
-        let events = rows.into_iter().map(|(_, e)| serde_json::from_str(&e).unwrap_or(Value::Null)).collect();
+        let want = usize::try_from(q.max_results).unwrap_or(0);
+        let before = q.before.unwrap_or(i64::MAX);
+        let mut found: Vec<(i64, String)> = Vec::new();
+        let mut cursor = before;
+        'blocks: while found.len() < want {
+            let blocks = self.deps.store.audit_blocks_before(cursor, q.from, q.to, BLOCK_PAGE).await?;
+            let Some(oldest) = blocks.last() else { break };
+            cursor = oldest.first_seq;
+            for b in &blocks {
+                let bytes = self.read(b)?;
+                let entries: Vec<log::Entry<'_>> = log::entries(&bytes).collect();
+                for e in entries.iter().rev().filter(|e| e.seq < before) {
+                    if let Some(r) = log::decode(e.payload).filter(|r| matches(q, r)) {
+                        found.push((e.seq, r.event));
+                        if found.len() == want {
+                            break 'blocks;
+                        }
+                    }
+                }
+            }
+        }
+        if found.len() < want && self.log_from > 1 {
+            let first_format =
+                EventQuery { before: Some(before.min(self.log_from)), max_results: (want - found.len()) as i64, ..q.clone() };
+            found.extend(self.deps.store.lookup_audit(&first_format).await?);
+        }
+        let next = (want > 0 && found.len() == want).then(|| found.last().map(|(seq, _)| seq.to_string())).flatten();
+        let events = found.into_iter().map(|(_, e)| serde_json::from_str(&e).unwrap_or(Value::Null)).collect();
         Ok((events, next))
     }
 
-    /// Walks the whole chain and the head.
+    fn read(&self, block: &AuditBlock) -> Result<Vec<u8>> {
+        self.log.read(block).map_err(|e| Error::internal(format!("the audit trail's segment {} could not be read: {e}", block.segment)))
+    }
+
+    /// Walks the whole chain, the trail's first format and then the segment files, and the head.
     pub async fn verify(&self) -> Result<VerifyEventsResponse> {
         self.flush().await?;
-        let mut problems = Vec::new();
-        let (mut expected, mut prev, mut count) = (1_i64, Vec::new(), 0_i64);
+        let mut walk = Walk { problems: Vec::new(), expected: 1, prev: Vec::new(), count: 0 };
         loop {
-            let page = self.deps.store.audit_events(expected - 1, VERIFY_PAGE).await?;
+            let page = self.deps.store.audit_events(walk.expected - 1, VERIFY_PAGE).await?;
             if page.is_empty() {
                 break;
             }
             for ev in page {
-                count += 1;
-                if ev.seq != expected {
-                    problems.push(AuditProblem {
-                        position: expected,
-                        problem: format!("events {expected} to {} are missing (deleted)", ev.seq - 1),
-                    });
-                } else if self.chain.link(&prev, ev.seq, &ev.record) != ev.mac {
-                    problems.push(AuditProblem {
-                        position: ev.seq,
-                        problem: "the event does not match its chain link: it was changed, inserted or moved".into(),
-                    });
-                }
-                prev = ev.mac;
-                expected = ev.seq + 1;
+                let link = (ev.seq == walk.expected).then(|| self.chain.link(&walk.prev, ev.seq, &ev.record));
+                walk.event(ev.seq, &ev.mac, link);
             }
         }
+        let mut after = 0;
+        loop {
+            let blocks = self.deps.store.audit_blocks(after, BLOCK_PAGE).await?;
+            let Some(newest) = blocks.last() else { break };
+            after = newest.first_seq;
+            for b in &blocks {
+                match self.log.read(b) {
+                    Ok(bytes) => {
+                        for e in log::entries(&bytes) {
+                            let link = (e.seq == walk.expected).then(|| self.log.link(&walk.prev, e.seq, e.payload));
+                            walk.event(e.seq, e.mac, link);
+                        }
+                        if walk.expected <= b.last_seq {
+                            walk.problems.push(AuditProblem {
+                                position: walk.expected,
+                                problem: format!("events {} to {} are missing: cut from the trail's file", walk.expected, b.last_seq),
+                            });
+                        }
+                    }
+                    Err(e) => walk.problems.push(AuditProblem {
+                        position: b.first_seq,
+                        problem: format!("events {} to {} cannot be read: {e}", b.first_seq, b.last_seq),
+                    }),
+                }
+                // The next block chains to this one's last link as the index keeps it.
+                if walk.expected <= b.last_seq {
+                    (walk.expected, walk.prev) = (b.last_seq + 1, b.last_mac.clone());
+                }
+            }
+        }
+        let Walk { mut problems, expected, prev, count } = walk;
         let last = expected - 1;
         match self.deps.store.audit_head().await? {
             None if last > 0 => problems.push(AuditProblem { position: last, problem: "the trail's sealed head is missing".into() }),
@@ -332,30 +406,79 @@ impl AuditTrail {
     }
 }
 
-/// Copies the journal's events into the trail, in its order. A failed append is retried (the
-/// events stay in the journal meanwhile, and requests go on until it is full).
-async fn writer(deps: Deps, chain: Arc<Chain>, journal: Arc<Journal>, mut from_journal: mpsc::UnboundedReceiver<Journaled>) {
-    while let Some(first) = from_journal.recv().await {
-        tokio::time::sleep(BATCH_WINDOW).await;
-        let (mut seq, mut end) = (first.seq, first.end);
-        let mut records = vec![first.record];
-        while records.len() < MAX_BATCH {
-            match from_journal.try_recv() {
-                Ok(j) => {
-                    (seq, end) = (j.seq, j.end);
-                    records.push(j.record);
-                }
-                Err(_) => break,
+/// Where `verify` is in the chain.
+struct Walk {
+    problems: Vec<AuditProblem>,
+    expected: i64,
+    prev: Vec<u8>,
+    count: i64,
+}
+
+impl Walk {
+    /// The event at `seq` with its stored MAC, and the link it should have when it is the one
+    /// expected next.
+    fn event(&mut self, seq: i64, mac: &[u8], link: Option<Vec<u8>>) {
+        self.count += 1;
+        if seq < self.expected {
+            self.problems.push(AuditProblem { position: seq, problem: format!("event {seq} appears again after {}", self.expected - 1) });
+            return;
+        }
+        if seq > self.expected {
+            self.problems.push(AuditProblem {
+                position: self.expected,
+                problem: format!("events {} to {} are missing (deleted)", self.expected, seq - 1),
+            });
+        } else if link.as_deref() != Some(mac) {
+            self.problems.push(AuditProblem {
+                position: seq,
+                problem: "the event does not match its chain link: it was changed, inserted or moved".into(),
+            });
+        }
+        self.prev = mac.to_vec();
+        self.expected = seq + 1;
+    }
+}
+
+/// Whether a record meets a lookup's times and attributes.
+fn matches(q: &EventQuery, r: &AuditRecord) -> bool {
+    q.from.is_none_or(|t| r.time >= t)
+        && q.to.is_none_or(|t| r.time <= t)
+        && q.attributes.iter().all(|a| match a {
+            LookupAttribute::EventName(v) => &r.event_name == v,
+            LookupAttribute::UserName(v) => &r.user == v,
+            LookupAttribute::ResourceName(v) => &r.resource == v,
+            LookupAttribute::AccessKeyId(v) => &r.access_key == v,
+            LookupAttribute::Result(v) => &r.result == v,
+        })
+}
+
+/// Indexes the blocks written since the last call (and any `pending` from a failed one) with
+/// the sealed head.
+async fn index(deps: &Deps, chain: &Chain, log: &Log, pending: &mut Vec<AuditBlock>) -> Result<()> {
+    pending.extend(log.take_blocks());
+    let Some(last) = pending.last() else { return Ok(()) };
+    let (seq, head) = (last.last_seq, chain.head(last.last_seq, &last.last_mac));
+    deps.store.append_audit_blocks(pending.clone(), head).await?;
+    pending.clear();
+    log.indexed(seq);
+    Ok(())
+}
+
+/// Indexes the segment files' new blocks every [`INDEX_EVERY`], or when a lookup waits. A failed
+/// write is retried (requests go on meanwhile: their events are in the files).
+async fn indexer(deps: Deps, chain: Arc<Chain>, log: Arc<Log>) {
+    let mut pending = Vec::new();
+    let mut pause = RETRY_FIRST;
+    loop {
+        log.wait_for_work(INDEX_EVERY).await;
+        match index(&deps, &chain, &log, &mut pending).await {
+            Ok(()) => pause = RETRY_FIRST,
+            Err(e) => {
+                tracing::error!(error = %e, blocks = pending.len(), "the audit trail's blocks could not be indexed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RETRY_MAX);
             }
         }
-        let records: Arc<[AuditRecord]> = records.into();
-        let mut pause = RETRY_FIRST;
-        while let Err(e) = deps.store.append_audit(records.clone(), chain.clone(), Some(journal.mark(seq, end))).await {
-            tracing::error!(error = %e, events = records.len(), "audit events could not be copied from the journal into the trail; retrying");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(RETRY_MAX);
-        }
-        journal.drained(seq, end);
     }
 }
 

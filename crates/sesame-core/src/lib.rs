@@ -84,8 +84,6 @@ pub struct Limits {
     pub rotation_lease_secs: i64,
     /// The wait before the first retry of a failed rotation; it doubles per failure, up to an hour.
     pub first_retry_secs: i64,
-    /// The audit journal's ring: how many bytes of events may wait for the trail.
-    pub audit_journal_bytes: u64,
 }
 
 impl Default for Limits {
@@ -94,7 +92,6 @@ impl Default for Limits {
             max_rotations_per_hour: rotation::MAX_ROTATIONS_PER_HOUR,
             rotation_lease_secs: 60,
             first_retry_secs: rotation::FIRST_RETRY_SECS,
-            audit_journal_bytes: 64 << 20,
         }
     }
 }

@@ -308,6 +308,24 @@ pub struct StoredAuditEvent {
     pub mac: Vec<u8>,
 }
 
+/// One index row of the trail's segment files: a run of consecutive events in one segment.
+/// Lookups and verification find events through these; the events themselves, with their chain
+/// links, are in the files (`audit::log`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditBlock {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// The earliest and latest event time in the block, for lookups by time.
+    pub min_time: i64,
+    pub max_time: i64,
+    /// The segment file's number, and the block's byte range in it.
+    pub segment: i64,
+    pub start: i64,
+    pub end: i64,
+    /// The chain link of the block's last event: where the chain resumes after it.
+    pub last_mac: Vec<u8>,
+}
+
 /// How the trail is chained: each event's MAC covers the previous MAC, its position and every
 /// field; the head seals the last position and MAC, so a cut tail shows.
 pub trait AuditChain: Send + Sync {

@@ -2,8 +2,8 @@
 //! and pass the same conformance suite.
 
 use crate::model::{
-    AccessKey, Alias, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KmsInstance, Rotation, RotationChange, SealedValue, Secret,
-    SecretRead, StoredAuditEvent, User,
+    AccessKey, Alias, AuditBlock, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KmsInstance, Rotation, RotationChange,
+    SealedValue, Secret, SecretRead, StoredAuditEvent, User,
 };
 use async_trait::async_trait;
 use sesame_api::Timestamp;
@@ -92,14 +92,29 @@ pub trait Store: Send + Sync + 'static {
     /// Users a policy is attached to.
     async fn policy_users(&self, policy_type: &str, policy: &str) -> StoreResult<Vec<String>>;
 
-    /// Appends events to the audit trail in one transaction, chained after the last one, and
-    /// moves the sealed head. `journal_mark`, when given, is kept in the same transaction: how far
-    /// the audit journal has been copied (`audit_journal_mark`).
+    /// Appends events to the trail's first format (one row an event, chained after the last
+    /// one) in one transaction, and moves the sealed head. Stores made before the segment files
+    /// hold their older events this way, and they are read as the trail's beginning; new events
+    /// go to the segment files (`append_audit_blocks`). `journal_mark`, when given, is kept in
+    /// the same transaction (`audit_journal_mark`).
     async fn append_audit(&self, records: Arc<[AuditRecord]>, chain: Arc<dyn AuditChain>, journal_mark: Option<String>) -> StoreResult<()>;
-    /// The mark the last append with one left.
+    /// The mark the last append with one left: how far the audit journal of earlier versions
+    /// (a ring file, `audit_journal_path`) had been copied into the trail.
     async fn audit_journal_mark(&self) -> StoreResult<Option<String>>;
-    /// Where the audit journal of this store lives, when it has a directory.
+    /// Where the audit journal of earlier versions lives, when the store has a directory.
     fn audit_journal_path(&self) -> Option<std::path::PathBuf>;
+    /// The directory of the trail's segment files; `None` for a store in memory, whose trail
+    /// stays in memory too.
+    fn audit_trail_dir(&self) -> Option<std::path::PathBuf>;
+    /// Indexes blocks of the segment files and moves the sealed head, in one transaction.
+    async fn append_audit_blocks(&self, blocks: Vec<AuditBlock>, head: String) -> StoreResult<()>;
+    /// Blocks whose first position is after `after_seq`, oldest first.
+    async fn audit_blocks(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditBlock>>;
+    /// Blocks whose first position is before `before_seq` and whose times meet `[from, to]`,
+    /// newest first.
+    async fn audit_blocks_before(&self, before_seq: i64, from: Option<i64>, to: Option<i64>, limit: i64) -> StoreResult<Vec<AuditBlock>>;
+    /// The last event in the trail's first format: its position and chain link.
+    async fn last_audit_event(&self) -> StoreResult<Option<(i64, Vec<u8>)>>;
     /// Whether every write to this store goes through this process (no other process or node
     /// can write it while it is open), so that cached reads need no time limit.
     fn sole_writer(&self) -> bool {

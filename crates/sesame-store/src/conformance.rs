@@ -8,8 +8,8 @@ use sesame_api::Timestamp;
 use sesame_api::ram::{EventQuery, LookupAttribute};
 use sesame_api::secrets::{SecretFilter, Tag};
 use sesame_core::model::{
-    AccessKey, Alias, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation, RotationChange,
-    RotationStep, SealedValue, Secret, SecretVersion, User,
+    AccessKey, Alias, AuditBlock, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation,
+    RotationChange, RotationStep, SealedValue, Secret, SecretVersion, User,
 };
 use sesame_core::{Store, StoreError};
 use std::sync::Arc;
@@ -603,4 +603,36 @@ async fn audit(store: &dyn Store) {
     timed.from = Some(2);
     timed.to = Some(2);
     assert_eq!(seqs(store.lookup_audit(&timed).await.unwrap()), vec![2]);
+    assert_eq!(store.last_audit_event().await.unwrap(), Some((3, all[2].mac.clone())));
+    audit_blocks(store).await;
+}
+
+fn block(first_seq: i64, last_seq: i64, times: (i64, i64), segment: i64) -> AuditBlock {
+    AuditBlock {
+        first_seq,
+        last_seq,
+        min_time: times.0,
+        max_time: times.1,
+        segment,
+        start: first_seq * 100,
+        end: (last_seq + 1) * 100,
+        last_mac: vec![last_seq as u8; 32],
+    }
+}
+
+async fn audit_blocks(store: &dyn Store) {
+    assert!(store.audit_blocks(0, 10).await.unwrap().is_empty());
+    let (a, b, c) = (block(4, 6, (10, 20), 1), block(7, 9, (20, 30), 1), block(10, 10, (40, 40), 2));
+    store.append_audit_blocks(vec![a.clone(), b.clone()], "9:head".into()).await.unwrap();
+    store.append_audit_blocks(vec![c.clone()], "10:head".into()).await.unwrap();
+    assert_eq!(store.audit_head().await.unwrap().as_deref(), Some("10:head"), "the head moves with the blocks");
+    assert_eq!(store.audit_blocks(0, 10).await.unwrap(), vec![a.clone(), b.clone(), c.clone()], "oldest first");
+    assert_eq!(store.audit_blocks(4, 1).await.unwrap(), vec![b.clone()], "after a position, in pages");
+    let before = |seq, from, to| async move { store.audit_blocks_before(seq, from, to, 10).await.unwrap() };
+    assert_eq!(before(i64::MAX, None, None).await, vec![c.clone(), b.clone(), a.clone()], "newest first");
+    assert_eq!(before(10, None, None).await, vec![b.clone(), a.clone()], "before a position");
+    assert_eq!(before(i64::MAX, Some(21), Some(35)).await, vec![b.clone()], "blocks whose times meet the range");
+    assert_eq!(before(i64::MAX, Some(20), None).await, vec![c, b.clone(), a.clone()], "a block that ends at `from` meets it");
+    assert!(store.append_audit_blocks(vec![block(7, 7, (1, 1), 1)], "x".into()).await.is_err(), "a position is indexed once");
+    assert_eq!(store.audit_head().await.unwrap().as_deref(), Some("10:head"), "a failed append leaves the head");
 }

@@ -1,10 +1,11 @@
 //! The embedded SQLite backend: two files in WAL mode, each with one connection owned by a
 //! thread of its own ([`Worker`]), which runs the store's calls on it one after another.
 //!
-//! The audit trail has a file of its own (`<name>-audit.db` beside `<name>.db`). It commits on
-//! every request; in the same file, each of its commits made every other read and write wait its
-//! turn at the connection (a cache miss at 100,000 secrets queued behind them), and its WAL
-//! checkpoints stalled secret writes.
+//! The audit trail's index has a file of its own (`<name>-audit.db` beside `<name>.db`; the
+//! events are in the segment files of `<name>-audit.trail/`). When the trail's events were rows
+//! in the main file, each of its commits made every other read and write wait its turn at the
+//! connection (a cache miss at 100,000 secrets queued behind them), and its WAL checkpoints
+//! stalled secret writes.
 //!
 //! Reads share their file's one connection on purpose. Separate read-only connections were
 //! measured (`sesame bench scale`) and were slower: SQLite drops a connection's page cache
@@ -18,8 +19,8 @@ use sesame_api::Timestamp;
 use sesame_api::ram::{EventQuery, LookupAttribute};
 use sesame_api::secrets::{SecretFilter, Tag};
 use sesame_core::model::{
-    AccessKey, Alias, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation, RotationChange,
-    RotationStep, SealedValue, Secret, SecretRead, SecretVersion, StoredAuditEvent, User,
+    AccessKey, Alias, AuditBlock, AuditChain, AuditRecord, CustomPolicy, DbInstance, Key, KeyState, KeyVersion, KmsInstance, Rotation,
+    RotationChange, RotationStep, SealedValue, Secret, SecretRead, SecretVersion, StoredAuditEvent, User,
 };
 use sesame_core::store::{Store, StoreError, StoreResult};
 use std::collections::HashMap;
@@ -252,35 +253,9 @@ pub struct SqliteStore {
     /// Writes through `conn` so far: a cached listing is good while this is what it was.
     writes: AtomicU64,
     listings: Mutex<Listings>,
-    /// Dropping it stops the audit file's checkpointer (file stores only).
-    _checkpointer: Option<std::sync::mpsc::Sender<()>>,
-    /// The audit journal's file (file stores only).
+    /// The audit journal of earlier versions, and the trail's segment files (file stores only).
     journal: Option<std::path::PathBuf>,
-}
-
-/// How often the checkpointer copies the audit file's WAL into the file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
-/// The WAL size (pages) at which the audit writer checkpoints by itself, which then finds most
-/// frames copied already. SQLite's default, 1,000 pages, had the writer copy and sync about every
-/// half second under load, holding every waiting request for milliseconds.
-const AUDIT_WAL_PAGES: i64 = 8_000;
-
-/// Copies the audit file's WAL into the file from a thread and connection of its own. A passive
-/// checkpoint never waits for the writer; the WAL restarts once one has copied every frame.
-fn start_checkpointer(path: &Path) -> StoreResult<std::sync::mpsc::Sender<()>> {
-    let conn = Connection::open(path).map_err(backend)?;
-    conn.busy_timeout(std::time::Duration::from_millis(100)).map_err(backend)?;
-    let (stop, wait) = std::sync::mpsc::channel::<()>();
-    std::thread::Builder::new()
-        .name("sesame-audit-checkpoint".into())
-        .spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(CHECKPOINT_EVERY) {
-                // A busy file only postpones the copy to the next turn (or to the writer).
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            }
-        })
-        .map_err(backend)?;
-    Ok(stop)
+    trail_dir: Option<std::path::PathBuf>,
 }
 
 /// The audit file's schema. Version 5 of the main file's schema held the same tables there.
@@ -298,6 +273,16 @@ CREATE TABLE IF NOT EXISTS audit_events (
     mac BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events(time);
+CREATE TABLE IF NOT EXISTS audit_blocks (
+    first_seq INTEGER PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    min_time INTEGER NOT NULL,
+    max_time INTEGER NOT NULL,
+    segment INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    last_mac BLOB NOT NULL
+);
 "#;
 
 /// How much of the main file SQLite reads through a memory map instead of `pread`s. At 100,000
@@ -336,9 +321,14 @@ pub fn audit_path(path: &Path) -> std::path::PathBuf {
     path.with_file_name(format!("{stem}-audit.db"))
 }
 
-/// Where the audit journal of the store at `path` lives.
+/// Where the audit journal of earlier versions of the store at `path` lives.
 pub fn audit_journal_path(path: &Path) -> std::path::PathBuf {
     audit_path(path).with_extension("journal")
+}
+
+/// The directory of the audit trail's segment files of the store at `path`.
+pub fn audit_trail_dir(path: &Path) -> std::path::PathBuf {
+    audit_path(path).with_extension("trail")
 }
 
 /// The filters, offset and limit of a ListSecrets page.
@@ -455,7 +445,7 @@ impl SqliteStore {
         let main = Connection::open(path).map_err(backend)?;
         own(&main, path)?;
         let store = Self::init(main, Connection::open(&audit_file).map_err(backend)?, Some(path))?;
-        Ok(SqliteStore { _checkpointer: Some(start_checkpointer(&audit_file)?), journal: Some(audit_journal_path(path)), ..store })
+        Ok(SqliteStore { journal: Some(audit_journal_path(path)), trail_dir: Some(audit_trail_dir(path)), ..store })
     }
 
     pub fn open_in_memory() -> StoreResult<SqliteStore> {
@@ -469,7 +459,6 @@ impl SqliteStore {
         conn.execute_batch(PRAGMAS).map_err(backend)?;
         migrate(&mut conn)?;
         audit.execute_batch(PRAGMAS).map_err(backend)?;
-        audit.pragma_update(None, "wal_autocheckpoint", AUDIT_WAL_PAGES).map_err(backend)?;
         audit.execute_batch(AUDIT_SCHEMA).map_err(backend)?;
         move_audit(&conn, path)?;
         Ok(SqliteStore {
@@ -478,8 +467,8 @@ impl SqliteStore {
             marks: Default::default(),
             writes: AtomicU64::new(0),
             listings: Default::default(),
-            _checkpointer: None,
             journal: None,
+            trail_dir: None,
         })
     }
 
@@ -906,6 +895,21 @@ fn rows<T, P: rusqlite::Params>(
     f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
 ) -> StoreResult<Vec<T>> {
     stmt.query_map(params, f).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
+}
+
+const BLOCK_COLUMNS: &str = "first_seq, last_seq, min_time, max_time, segment, start, end, last_mac";
+
+fn block_from_row(r: &Row<'_>) -> rusqlite::Result<AuditBlock> {
+    Ok(AuditBlock {
+        first_seq: r.get(0)?,
+        last_seq: r.get(1)?,
+        min_time: r.get(2)?,
+        max_time: r.get(3)?,
+        segment: r.get(4)?,
+        start: r.get(5)?,
+        end: r.get(6)?,
+        last_mac: r.get(7)?,
+    })
 }
 
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
@@ -1335,6 +1339,69 @@ impl Store for SqliteStore {
 
     fn audit_journal_path(&self) -> Option<std::path::PathBuf> {
         self.journal.clone()
+    }
+
+    fn audit_trail_dir(&self) -> Option<std::path::PathBuf> {
+        self.trail_dir.clone()
+    }
+
+    async fn append_audit_blocks(&self, blocks: Vec<AuditBlock>, head: String) -> StoreResult<()> {
+        self.with_audit(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO audit_blocks (first_seq, last_seq, min_time, max_time, segment, start, end, last_mac)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )
+                    .map_err(backend)?;
+                for b in &blocks {
+                    insert
+                        .execute(params![b.first_seq, b.last_seq, b.min_time, b.max_time, b.segment, b.start, b.end, b.last_mac])
+                        .map_err(map_err)?;
+                }
+            }
+            tx.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .map_err(backend)?
+                .execute(params![AUDIT_HEAD, head])
+                .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn audit_blocks(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditBlock>> {
+        self.with_audit(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!("SELECT {BLOCK_COLUMNS} FROM audit_blocks WHERE first_seq > ?1 ORDER BY first_seq LIMIT ?2"))
+                .map_err(backend)?;
+            rows(&mut stmt, [after_seq, limit], block_from_row)
+        })
+        .await
+    }
+
+    async fn audit_blocks_before(&self, before_seq: i64, from: Option<i64>, to: Option<i64>, limit: i64) -> StoreResult<Vec<AuditBlock>> {
+        self.with_audit(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {BLOCK_COLUMNS} FROM audit_blocks WHERE first_seq < ?1 AND max_time >= ?2 AND min_time <= ?3
+                     ORDER BY first_seq DESC LIMIT ?4"
+                ))
+                .map_err(backend)?;
+            rows(&mut stmt, [before_seq, from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX), limit], block_from_row)
+        })
+        .await
+    }
+
+    async fn last_audit_event(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
+        self.with_audit(|c| {
+            c.prepare_cached("SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .map_err(backend)?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(backend)
+        })
+        .await
     }
 
     /// The main file is locked by this process for as long as it is open (`own`).
