@@ -303,9 +303,13 @@ fn read_tail(dir: &Path, key: &MacKey, st: &mut State) -> std::io::Result<()> {
         let path = segment_path(dir, st.segment);
         let Ok(file) = File::open(&path) else { return Ok(()) };
         let size = file.metadata()?.len();
+        // Nothing is allocated for a length the file does not hold (a damaged header can say 4 GiB).
         let read = |at: u64, n: usize| -> Option<Vec<u8>> {
+            if at.saturating_add(n as u64) > size {
+                return None;
+            }
             let mut buf = vec![0; n];
-            (at + n as u64 <= size).then(|| file.read_exact_at(&mut buf, at).ok()).flatten().map(|()| buf)
+            file.read_exact_at(&mut buf, at).ok().map(|()| buf)
         };
         // Entry by entry: the segment's unwritten room (zeros) ends it.
         let torn = loop {
@@ -532,6 +536,21 @@ mod tests {
         assert!(std::fs::read(&path).unwrap()[third..].iter().all(|&b| b == 0), "cut, then room again");
         let other_key = Log::open(Some(&dir.0), MacKey::new(&KeyMaterial::generate().unwrap()), start()).unwrap();
         assert!(other_key.take_blocks().is_empty(), "entries are MACed with the trail's key");
+    }
+
+    #[test]
+    fn a_damaged_header_after_the_last_entry_is_cut_off() {
+        let dir = TempDir::new("header");
+        let m = KeyMaterial::generate().unwrap();
+        let log = Log::open(Some(&dir.0), MacKey::new(&m), start()).unwrap();
+        log.append(&record(1)).unwrap();
+        let end = log.take_blocks()[0].end as u64;
+        drop(log);
+        let file = std::fs::OpenOptions::new().write(true).open(segment_path(&dir.0, 1)).unwrap();
+        file.write_all_at(&[0xff; HEADER], end).unwrap();
+        let log = Log::open(Some(&dir.0), MacKey::new(&m), start()).unwrap();
+        assert_eq!(log.take_blocks().last().map(|b| (b.last_seq, b.end as u64)), Some((1, end)));
+        assert!(std::fs::read(segment_path(&dir.0, 1)).unwrap()[end as usize..].iter().all(|&b| b == 0), "cut, then room again");
     }
 
     #[test]
