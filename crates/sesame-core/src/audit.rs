@@ -204,7 +204,7 @@ impl AuditTrail {
             .map_err(|e| Error::internal(format!("the audit trail could not be opened: {e}")))?;
         if let Some(path) = store.audit_journal_path().filter(|p| p.exists()) {
             let mark = store.audit_journal_mark().await?;
-            let missing = journal::recover(Some(&path), &MacKey::new(&material), mark.as_deref())
+            let missing = journal::recover(&path, &MacKey::new(&material), mark.as_deref())
                 .map_err(|e| Error::internal(format!("the audit journal of an earlier version could not be read: {e}")))?;
             if !missing.is_empty() {
                 tracing::info!(events = missing.len(), "adding the events of an earlier version's audit journal to the trail");

@@ -253,8 +253,9 @@ pub struct SqliteStore {
     /// Writes through `conn` so far: a cached listing is good while this is what it was.
     writes: AtomicU64,
     listings: Mutex<Listings>,
-    /// The audit journal of earlier versions, and the trail's segment files (file stores only).
+    /// The audit journal of earlier versions (file stores only).
     journal: Option<std::path::PathBuf>,
+    /// The directory of the trail's segment files (file stores only).
     trail_dir: Option<std::path::PathBuf>,
 }
 
@@ -897,6 +898,18 @@ fn rows<T, P: rusqlite::Params>(
     stmt.query_map(params, f).map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
 }
 
+/// Sets a value of a file's `meta` table.
+const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/// The last event in the trail's first format: its position and chain link.
+fn last_audit_event(c: &Connection) -> StoreResult<Option<(i64, Vec<u8>)>> {
+    c.prepare_cached("SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .map_err(backend)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(backend)
+}
+
 const BLOCK_COLUMNS: &str = "first_seq, last_seq, min_time, max_time, segment, start, end, last_mac";
 
 fn block_from_row(r: &Row<'_>) -> rusqlite::Result<AuditBlock> {
@@ -940,12 +953,7 @@ impl Store for SqliteStore {
 
     async fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
         let (key, value) = (key.to_string(), value.to_string());
-        self.with(move |c| {
-            c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
-                .map(drop)
-                .map_err(map_err)
-        })
-        .await
+        self.with(move |c| c.execute(SET_META, [key, value]).map(drop).map_err(map_err)).await
     }
 
     async fn insert_instance(&self, instance: &KmsInstance) -> StoreResult<()> {
@@ -1288,12 +1296,7 @@ impl Store for SqliteStore {
     async fn append_audit(&self, records: Arc<[AuditRecord]>, chain: Arc<dyn AuditChain>, journal_mark: Option<String>) -> StoreResult<()> {
         self.with_audit(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
-            let last: Option<(i64, Vec<u8>)> = tx
-                .prepare_cached("SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .map_err(backend)?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(backend)?;
+            let last = last_audit_event(&tx)?;
             let head: Option<String> = tx
                 .prepare_cached("SELECT value FROM meta WHERE key = ?1")
                 .map_err(backend)?
@@ -1316,9 +1319,7 @@ impl Store for SqliteStore {
                         .map_err(backend)?;
                 }
             }
-            let mut set = tx
-                .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                .map_err(backend)?;
+            let mut set = tx.prepare_cached(SET_META).map_err(backend)?;
             // An append of no events (only a mark) leaves the head as it is, even one that fails
             // verification.
             if !records.is_empty() {
@@ -1361,10 +1362,7 @@ impl Store for SqliteStore {
                         .map_err(map_err)?;
                 }
             }
-            tx.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                .map_err(backend)?
-                .execute(params![AUDIT_HEAD, head])
-                .map_err(backend)?;
+            tx.prepare_cached(SET_META).map_err(backend)?.execute(params![AUDIT_HEAD, head]).map_err(backend)?;
             tx.commit().map_err(backend)
         })
         .await
@@ -1394,14 +1392,7 @@ impl Store for SqliteStore {
     }
 
     async fn last_audit_event(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
-        self.with_audit(|c| {
-            c.prepare_cached("SELECT seq, mac FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .map_err(backend)?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(backend)
-        })
-        .await
+        self.with_audit(|c| last_audit_event(c)).await
     }
 
     /// The main file is locked by this process for as long as it is open (`own`).

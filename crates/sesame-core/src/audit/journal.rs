@@ -10,7 +10,7 @@
 //! payload` (the payload as `log::encode` writes it), MACed with the trail's key. An entry that
 //! did not fit before the end of the ring left a wrap marker and went to the start.
 
-use super::log::decode;
+use super::log::{array, decode};
 use crate::model::AuditRecord;
 use sesame_crypto::mac::MacKey;
 use std::fs::File;
@@ -54,12 +54,13 @@ fn entry_mac_parts<'a>(len: u32, epoch: &'a [u8; 8], seq: &'a [u8; 8], payload: 
 /// another epoch than the mark's holds nothing the trail lacks: either the trail took it all and
 /// a crash came before the new epoch's header, or the file is not this trail's (then it is
 /// reported and not read).
-pub fn recover(path: Option<&Path>, key: &MacKey, mark: Option<&str>) -> std::io::Result<Vec<AuditRecord>> {
+pub fn recover(path: &Path, key: &MacKey, mark: Option<&str>) -> std::io::Result<Vec<AuditRecord>> {
     let mark = mark.and_then(parse_mark);
     let mark_epoch = mark.map_or(0, |(epoch, _, _)| epoch);
-    let file = match path {
-        Some(p) if p.exists() => File::open(p)?,
-        _ => return Ok(Vec::new()),
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
     // Read where the entries are, not the whole ring: after a clean stop nothing follows the mark.
     let read = |at: u64, n: usize| {
@@ -137,34 +138,17 @@ fn read_after(
     out
 }
 
-fn array<const N: usize>(b: &[u8]) -> [u8; N] {
-    let mut a = [0; N];
-    a.copy_from_slice(&b[..N]);
-    a
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::super::log::encode;
+    use super::super::log::tests::record;
     use super::*;
     use proptest::prelude::*;
     use sesame_crypto::KeyMaterial;
 
     fn key() -> MacKey {
         MacKey::new(&KeyMaterial::generate().unwrap())
-    }
-
-    fn record(i: i64) -> AuditRecord {
-        AuditRecord {
-            time: i,
-            user: "kim".into(),
-            event_name: "GetSecretValue".into(),
-            resource: format!("acs:kms:local:1:secret/s{i}"),
-            result: if i % 2 == 0 { "Success" } else { "Failure" }.into(),
-            access_key: "LTAIkim".into(),
-            event: format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(500)),
-        }
     }
 
     /// A ring as earlier versions wrote it: `entries` of `(position in the ring, seq, record)`,
@@ -202,7 +186,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t-audit.journal");
         std::fs::write(&path, bytes).unwrap();
-        let found = recover(Some(&path), key, Some(mark)).unwrap();
+        let found = recover(&path, key, Some(mark)).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         found
     }
@@ -214,7 +198,7 @@ mod tests {
         assert_eq!(recover_bytes(&bytes, &k, &mark(7, 4, ends[3])), (4..10).map(record).collect::<Vec<_>>());
         assert_eq!(recover_bytes(&bytes, &k, &mark(7, 0, 0)).len(), 10, "from the epoch's start, everything");
         assert!(recover_bytes(&bytes, &key(), &mark(7, 0, 0)).is_empty(), "entries are MACed");
-        assert!(recover(None, &k, Some(&mark(7, 0, 0))).unwrap().is_empty(), "no file, nothing");
+        assert!(recover(Path::new("/nonexistent/t-audit.journal"), &k, Some(&mark(7, 0, 0))).unwrap().is_empty(), "no file, nothing");
     }
 
     /// A wrap marker has the position of the entry it sends to the ring's start.

@@ -21,7 +21,7 @@ use sesame_crypto::mac::MacKey;
 use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -82,8 +82,9 @@ struct State {
 }
 
 impl State {
-    /// Counts an entry just written at `self.offset` into the blocks, and moves on past it.
-    fn note(&mut self, seq: i64, time: i64, mac: &[u8], len: u64) {
+    /// Counts an entry just written at `self.offset` into the blocks, and moves on past it. A
+    /// block ends with its segment or at [`BLOCK_MAX`].
+    fn note(&mut self, seq: i64, time: i64, mac: Vec<u8>, len: u64) {
         let (segment, start) = (self.segment, self.offset as i64);
         match &mut self.open {
             Some(b) if b.segment == segment && ((b.end - b.start) as u64) < BLOCK_MAX => {
@@ -91,10 +92,9 @@ impl State {
                 b.min_time = b.min_time.min(time);
                 b.max_time = b.max_time.max(time);
                 b.end = start + len as i64;
-                b.last_mac = mac.to_vec();
             }
             _ => {
-                self.closed.extend(self.open.take());
+                self.close_block();
                 self.open = Some(AuditBlock {
                     first_seq: seq,
                     last_seq: seq,
@@ -103,13 +103,21 @@ impl State {
                     segment,
                     start,
                     end: start + len as i64,
-                    last_mac: mac.to_vec(),
+                    last_mac: Vec::new(),
                 });
             }
         }
         self.seq = seq;
-        self.prev = mac.to_vec();
+        self.prev = mac;
         self.offset += len;
+    }
+
+    /// Closes the block being filled: its last link is the last one written.
+    fn close_block(&mut self) {
+        if let Some(mut b) = self.open.take() {
+            b.last_mac.clone_from(&self.prev);
+            self.closed.push(b);
+        }
     }
 }
 
@@ -123,6 +131,9 @@ pub struct Log {
     /// Wakes the indexer before its time (a lookup waiting for it).
     wake: Notify,
     segment_max: u64,
+    /// The segment file a block was last read from, for the next block (lookups and `verify`
+    /// read block after block of one segment).
+    reading: Mutex<Option<(i64, Arc<File>)>>,
 }
 
 pub fn segment_path(dir: &Path, segment: i64) -> PathBuf {
@@ -172,6 +183,7 @@ impl Log {
             indexed: watch::Sender::new(resume.seq),
             wake: Notify::new(),
             segment_max: SEGMENT_MAX,
+            reading: Mutex::new(None),
         })
     }
 
@@ -208,7 +220,7 @@ impl Log {
                 }
             }
         }
-        st.note(seq, record.time, &mac, len);
+        st.note(seq, record.time, mac, len);
         drop(st);
         drop(closed);
         Ok(())
@@ -236,22 +248,20 @@ impl Log {
                 None
             }
         };
-        st.closed.extend(st.open.take());
         (st.segment, st.offset) = (next, 0);
         Ok(old)
     }
 
     /// An entry's chain link.
     pub fn link(&self, prev: &[u8], seq: i64, payload: &[u8]) -> Vec<u8> {
-        self.key.sign(&[DOMAIN, prev, &seq.to_be_bytes(), payload])
+        self.key.sign(&link_parts(prev, &seq.to_be_bytes(), payload))
     }
 
     /// The blocks written since the last call, the one being filled included (the next entry
     /// starts a new one), oldest first.
     pub fn take_blocks(&self) -> Vec<AuditBlock> {
         let mut st = self.lock();
-        let open = st.open.take();
-        st.closed.extend(open);
+        st.close_block();
         std::mem::take(&mut st.closed)
     }
 
@@ -273,6 +283,19 @@ impl Log {
         let _ = tokio::time::timeout(period, self.wake.notified()).await;
     }
 
+    /// The file of `segment`, opened once for the blocks read one after another.
+    fn segment_file(&self, dir: &Path, segment: i64) -> std::io::Result<Arc<File>> {
+        let mut reading = self.reading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*reading {
+            Some((s, file)) if *s == segment => Ok(file.clone()),
+            _ => {
+                let file = Arc::new(File::open(segment_path(dir, segment))?);
+                *reading = Some((segment, file.clone()));
+                Ok(file)
+            }
+        }
+    }
+
     /// The bytes of an indexed block.
     pub fn read(&self, block: &AuditBlock) -> std::io::Result<Vec<u8>> {
         let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, "the index row's range is not valid");
@@ -284,7 +307,7 @@ impl Log {
             Some(dir) => {
                 // What the file holds of the range: a file cut short gives fewer entries, which
                 // verification reports.
-                let file = File::open(segment_path(dir, block.segment))?;
+                let file = self.segment_file(dir, block.segment)?;
                 let mut buf = vec![0; (end - start) as usize];
                 let mut filled = 0;
                 while filled < buf.len() {
@@ -328,14 +351,12 @@ fn read_tail(dir: &Path, key: &MacKey, st: &mut State) -> std::io::Result<()> {
             if header.iter().all(|&b| b == 0) {
                 break false;
             }
-            let len = u32::from_be_bytes(array(&header[..4])) as usize;
-            let Some(payload) = (len >= MIN_PAYLOAD).then(|| read(st.offset + HEADER as u64, len)).flatten() else { break true };
-            let seq = i64::from_be_bytes(array(&header[4..12]));
-            let (mac, time) = (&header[12..], payload_time(&payload).unwrap_or_default());
-            if seq != st.seq + 1 || !key.verify(&[DOMAIN, &st.prev, &seq.to_be_bytes(), &payload], mac) {
+            let Some((len, seq, mac)) = parse_header(&header) else { break true };
+            let Some(payload) = read(st.offset + HEADER as u64, len) else { break true };
+            if seq != st.seq + 1 || !key.verify(&link_parts(&st.prev, &seq.to_be_bytes(), &payload), mac) {
                 break true;
             }
-            st.note(seq, time, mac, (HEADER + len) as u64);
+            st.note(seq, payload_time(&payload).unwrap_or_default(), mac.to_vec(), (HEADER + len) as u64);
         };
         if torn {
             tracing::warn!(segment = %path.display(), at = st.offset, "the audit trail's last entry is incomplete or does not match its link; the trail is cut there");
@@ -345,7 +366,6 @@ fn read_tail(dir: &Path, key: &MacKey, st: &mut State) -> std::io::Result<()> {
         if !segment_path(dir, st.segment + 1).exists() {
             return Ok(());
         }
-        st.closed.extend(st.open.take());
         (st.segment, st.offset) = (st.segment + 1, 0);
     }
 }
@@ -375,20 +395,28 @@ pub struct Entry<'a> {
 pub fn entries(bytes: &[u8]) -> impl Iterator<Item = Entry<'_>> {
     let mut rest = bytes;
     std::iter::from_fn(move || {
-        let header = rest.get(..HEADER)?;
-        let len = u32::from_be_bytes(array(&header[..4])) as usize;
-        if len < MIN_PAYLOAD {
-            // Unwritten room, or not an entry.
-            return None;
-        }
+        let (len, seq, mac) = parse_header(rest.get(..HEADER)?)?;
         let payload = rest.get(HEADER..HEADER + len)?;
-        let entry = Entry { seq: i64::from_be_bytes(array(&header[4..12])), mac: &header[12..], payload, len: HEADER + len };
+        let entry = Entry { seq, mac, payload, len: HEADER + len };
         rest = &rest[HEADER + len..];
         Some(entry)
     })
 }
 
-fn array<const N: usize>(b: &[u8]) -> [u8; N] {
+/// An entry header's payload length, position and MAC; `None` for a length no entry has
+/// (unwritten room reads as zeros).
+fn parse_header(header: &[u8]) -> Option<(usize, i64, &[u8])> {
+    let len = u32::from_be_bytes(array(header.get(..4)?)) as usize;
+    let seq = i64::from_be_bytes(array(header.get(4..12)?));
+    (len >= MIN_PAYLOAD).then_some((len, seq, header.get(12..HEADER)?))
+}
+
+/// What a link's MAC covers: the previous link, the position and the payload.
+fn link_parts<'a>(prev: &'a [u8], seq: &'a [u8; 8], payload: &'a [u8]) -> [&'a [u8]; 4] {
+    [DOMAIN, prev, seq, payload]
+}
+
+pub(super) fn array<const N: usize>(b: &[u8]) -> [u8; N] {
     let mut a = [0; N];
     a.copy_from_slice(&b[..N]);
     a
@@ -428,13 +456,14 @@ pub fn decode(b: &[u8]) -> Option<AuditRecord> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use proptest::prelude::*;
     use sesame_crypto::KeyMaterial;
 
-    fn record(i: i64) -> AuditRecord {
+    /// An event of about 700 bytes, numbered `i`.
+    pub(in crate::audit) fn record(i: i64) -> AuditRecord {
         AuditRecord {
             time: 1_000 + i,
             user: "kim".into(),
@@ -465,6 +494,26 @@ mod tests {
         Resume { seq: 0, prev: Vec::new(), segment: 1, offset: 0 }
     }
 
+    /// A log's directory and key, for opening it and opening it again.
+    struct Fixture {
+        dir: TempDir,
+        key: KeyMaterial,
+    }
+
+    impl Fixture {
+        fn new(tag: &str) -> Fixture {
+            Fixture { dir: TempDir::new(tag), key: KeyMaterial::generate().unwrap() }
+        }
+
+        fn open(&self, resume: Resume) -> Log {
+            Log::open(Some(&self.dir.0), MacKey::new(&self.key), resume).unwrap()
+        }
+
+        fn segment(&self, n: i64) -> PathBuf {
+            segment_path(&self.dir.0, n)
+        }
+    }
+
     /// Every event the blocks hold, checked against its link from `prev`, in order.
     fn read_all(log: &Log, blocks: &[AuditBlock], mut prev: Vec<u8>) -> Vec<(i64, AuditRecord)> {
         let mut out = Vec::new();
@@ -483,9 +532,8 @@ mod tests {
 
     #[test]
     fn events_are_chained_in_blocks_that_never_span_segments() {
-        let dir = TempDir::new("blocks");
-        let m = KeyMaterial::generate().unwrap();
-        let mut log = Log::open(Some(&dir.0), MacKey::new(&m), start()).unwrap();
+        let f = Fixture::new("blocks");
+        let mut log = f.open(start());
         log.segment_max = 16 * 1024;
         for i in 1..=200 {
             log.append(&record(i)).unwrap();
@@ -501,9 +549,8 @@ mod tests {
 
     #[test]
     fn a_restart_reads_back_what_the_index_lacks_and_cuts_a_torn_tail() {
-        let dir = TempDir::new("tail");
-        let m = KeyMaterial::generate().unwrap();
-        let mut log = Log::open(Some(&dir.0), MacKey::new(&m), start()).unwrap();
+        let f = Fixture::new("tail");
+        let mut log = f.open(start());
         log.segment_max = 16 * 1024;
         for i in 1..=60 {
             log.append(&record(i)).unwrap();
@@ -512,15 +559,15 @@ mod tests {
         drop(log);
         // The index held the first block only; the last entry was torn by a crash.
         let last = blocks.last().unwrap().clone();
-        let path = segment_path(&dir.0, last.segment);
+        let path = f.segment(last.segment);
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(last.end as u64 - 10).unwrap();
-        std::fs::write(segment_path(&dir.0, last.segment + 1), b"written after the tear").unwrap();
-        let log = Log::open(Some(&dir.0), MacKey::new(&m), Resume::after(&blocks[0])).unwrap();
+        std::fs::write(f.segment(last.segment + 1), b"written after the tear").unwrap();
+        let log = f.open(Resume::after(&blocks[0]));
         let found = log.take_blocks();
         assert_eq!(found.first().unwrap().first_seq, blocks[0].last_seq + 1);
         assert_eq!(found.last().unwrap().last_seq, 59, "read back up to the torn entry");
         assert_eq!(read_all(&log, &found, blocks[0].last_mac.clone()).len() as i64, 59 - blocks[0].last_seq);
-        assert!(!segment_path(&dir.0, last.segment + 1).exists(), "a segment after the cut is set aside");
+        assert!(!f.segment(last.segment + 1).exists(), "a segment after the cut is set aside");
         // The log goes on where the torn entry was.
         log.append(&record(60)).unwrap();
         let next = log.take_blocks();
@@ -530,46 +577,44 @@ mod tests {
 
     #[test]
     fn an_altered_entry_ends_what_a_restart_reads_back() {
-        let dir = TempDir::new("altered");
-        let m = KeyMaterial::generate().unwrap();
-        let log = Log::open(Some(&dir.0), MacKey::new(&m), start()).unwrap();
+        let f = Fixture::new("altered");
+        let log = f.open(start());
         for i in 1..=5 {
             log.append(&record(i)).unwrap();
         }
         drop(log);
-        let path = segment_path(&dir.0, 1);
+        let path = f.segment(1);
         let mut bytes = std::fs::read(&path).unwrap();
         let third = entries(&bytes).take(2).map(|e| e.len).sum::<usize>();
         bytes[third + HEADER + 30] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        let log = Log::open(Some(&dir.0), MacKey::new(&m), start()).unwrap();
+        let log = f.open(start());
         assert_eq!(log.take_blocks().last().unwrap().last_seq, 2);
         assert!(std::fs::read(&path).unwrap()[third..].iter().all(|&b| b == 0), "cut, then room again");
-        let other_key = Log::open(Some(&dir.0), MacKey::new(&KeyMaterial::generate().unwrap()), start()).unwrap();
+        let other_key = Log::open(Some(&f.dir.0), MacKey::new(&KeyMaterial::generate().unwrap()), start()).unwrap();
         assert!(other_key.take_blocks().is_empty(), "entries are MACed with the trail's key");
     }
 
     #[test]
     fn a_damaged_header_after_the_last_entry_is_cut_off() {
-        let dir = TempDir::new("header");
-        let m = KeyMaterial::generate().unwrap();
-        let log = Log::open(Some(&dir.0), MacKey::new(&m), start()).unwrap();
+        let f = Fixture::new("header");
+        let log = f.open(start());
         log.append(&record(1)).unwrap();
         let end = log.take_blocks()[0].end as u64;
         drop(log);
-        let file = std::fs::OpenOptions::new().write(true).open(segment_path(&dir.0, 1)).unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(f.segment(1)).unwrap();
         file.write_all_at(&[0xff; HEADER], end).unwrap();
-        let log = Log::open(Some(&dir.0), MacKey::new(&m), start()).unwrap();
+        let log = f.open(start());
         assert_eq!(log.take_blocks().last().map(|b| (b.last_seq, b.end as u64)), Some((1, end)));
-        assert!(std::fs::read(segment_path(&dir.0, 1)).unwrap()[end as usize..].iter().all(|&b| b == 0), "cut, then room again");
+        assert!(std::fs::read(f.segment(1)).unwrap()[end as usize..].iter().all(|&b| b == 0), "cut, then room again");
     }
 
     #[test]
     fn a_write_that_fails_moves_nothing() {
-        let dir = TempDir::new("fail");
-        let log = Log::open(Some(&dir.0), MacKey::new(&KeyMaterial::generate().unwrap()), start()).unwrap();
+        let f = Fixture::new("fail");
+        let log = f.open(start());
         log.append(&record(1)).unwrap();
-        let writable = log.lock().file.replace(File::open(segment_path(&dir.0, 1)).unwrap());
+        let writable = log.lock().file.replace(File::open(f.segment(1)).unwrap());
         assert!(matches!(log.append(&record(2)), Err(LogError::Io(_))));
         log.lock().file = writable;
         log.append(&record(3)).unwrap();
