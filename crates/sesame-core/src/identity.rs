@@ -13,6 +13,7 @@ use sesame_api::error::Result;
 use sesame_api::kms::Sensitive;
 use sesame_api::ram::*;
 use sesame_crypto::random;
+use sesame_crypto::sign::VerifyingKeys;
 use std::fmt;
 use std::sync::Arc;
 use zeroize::Zeroize;
@@ -57,6 +58,15 @@ pub struct Credential {
     pub user: String,
     pub enabled: bool,
     pub secret: SecretKey,
+    /// The secret's HMAC keys, prepared once for every request it signs.
+    pub keys: VerifyingKeys,
+}
+
+impl Credential {
+    fn new(id: String, user: String, enabled: bool, secret: SecretKey) -> Credential {
+        let keys = VerifyingKeys::new(secret.expose_secret().as_bytes());
+        Credential { id, user, enabled, secret, keys }
+    }
 }
 
 pub struct IdentityService {
@@ -400,7 +410,7 @@ impl IdentityService {
         }
         let new = self.create_access_key(user).await?;
         self.deps.store.meta_set(&meta, &new.id).await?;
-        Ok(Arc::new(Credential { id: new.id, user: new.user, enabled: true, secret: new.secret }))
+        Ok(Arc::new(Credential::new(new.id, new.user, true, new.secret)))
     }
 
     /// The credential behind an access key id, or `None` when there is no such key. Served
@@ -410,7 +420,7 @@ impl IdentityService {
             let Some(row) = self.deps.store.get_access_key(id).await? else { return Ok(None) };
             let bytes = self.deps.root.unwrap_bytes(&seal_context(&row.id), &row.sealed_secret).map_err(Error::internal)?;
             let secret = String::from_utf8(bytes).map_err(|_| Error::internal("access key secret is not UTF-8"))?;
-            Ok(Some(Credential { id: row.id, user: row.user, enabled: row.enabled, secret: SecretKey(secret) }))
+            Ok(Some(Credential::new(row.id, row.user, row.enabled, SecretKey(secret))))
         };
         self.deps.caches.credentials.get_or_find(id.to_string(), find).await
     }

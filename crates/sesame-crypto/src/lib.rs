@@ -44,25 +44,47 @@ pub(crate) fn push_hex(s: &mut String, byte: u8, digits: &[u8; 16]) {
     s.push(char::from(digits[usize::from(byte & 0x0f)]));
 }
 
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// Decodes hex (either case); `None` on odd length or a non-hex digit.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     if !b.len().is_multiple_of(2) {
         return None;
     }
-    let val = |c: u8| -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
+    b.chunks_exact(2).map(|p| Some(hex_digit(p[0])? << 4 | hex_digit(p[1])?)).collect()
+}
+
+/// Decodes hex (either case) into `out`, without allocating; `false` unless `s` is exactly
+/// `out`'s bytes in hex.
+pub fn unhex_into(s: &str, out: &mut [u8]) -> bool {
+    if s.len() != 2 * out.len() {
+        return false;
+    }
+    for (o, p) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+        match (hex_digit(p[0]), hex_digit(p[1])) {
+            (Some(h), Some(l)) => *o = h << 4 | l,
+            _ => return false,
         }
-    };
-    b.chunks_exact(2).map(|p| Some(val(p[0])? << 4 | val(p[1])?)).collect()
+    }
+    true
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+}
+
+/// Whether `hex` (either case) is the SHA-256 of `data`, without writing the digest out.
+pub fn is_sha256_hex_of(hex: &str, data: &[u8]) -> bool {
+    let mut claimed = [0u8; 32];
+    unhex_into(hex, &mut claimed) && ring::digest::digest(&ring::digest::SHA256, data).as_ref() == claimed
 }
 
 #[cfg(test)]
@@ -75,10 +97,16 @@ mod tests {
         assert_eq!(unhex("00ABff"), Some(vec![0, 0xab, 0xff]));
         assert_eq!(unhex("0"), None);
         assert_eq!(unhex("zz"), None);
+        let mut two = [0u8; 2];
+        assert!(unhex_into("0aFF", &mut two) && two == [0x0a, 0xff]);
+        assert!(!unhex_into("0aF", &mut two) && !unhex_into("0aFF00", &mut two) && !unhex_into("0azz", &mut two));
     }
 
     #[test]
     fn sha256_of_empty_matches_the_sdk_constant() {
         assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert!(is_sha256_hex_of("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", b""));
+        assert!(!is_sha256_hex_of("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", b"x"));
+        assert!(!is_sha256_hex_of("e3b0", b""));
     }
 }

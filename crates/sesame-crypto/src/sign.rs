@@ -7,6 +7,7 @@
 
 use base64::Engine;
 use ring::hmac;
+use std::borrow::Cow;
 
 pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 
@@ -105,8 +106,20 @@ pub enum KeyEncoding {
     Encoded,
 }
 
+/// `s` as RFC 3986 percent-encoding writes it: borrowed when nothing needs encoding.
+fn pct_cow(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(pct(s))
+    }
+}
+
 /// The V3 string to sign. `query` is the decoded query; `header` looks a signed header up by
 /// lower-case name.
+///
+/// The canonical request is written into one buffer: building it from a string per pair and
+/// per join cost a dozen allocations a request.
 pub fn v3_string_to_sign<'a>(
     method: &str,
     path: &str,
@@ -116,16 +129,24 @@ pub fn v3_string_to_sign<'a>(
     payload_sha256_hex: &str,
     key_encoding: KeyEncoding,
 ) -> String {
-    let mut q: Vec<(String, String)> =
-        query.iter().map(|(k, v)| (if key_encoding == KeyEncoding::Raw { k.clone() } else { pct(k) }, pct(v))).collect();
+    let mut q: Vec<(Cow<'_, str>, Cow<'_, str>)> = query
+        .iter()
+        .map(|(k, v)| (if key_encoding == KeyEncoding::Raw { Cow::Borrowed(k.as_str()) } else { pct_cow(k) }, pct_cow(v)))
+        .collect();
     q.sort();
-    let canonical_query = q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
     let mut canonical = String::with_capacity(512);
     canonical.push_str(method);
     canonical.push('\n');
     canonical.push_str(if path.is_empty() { "/" } else { path });
     canonical.push('\n');
-    canonical.push_str(&canonical_query);
+    for (i, (k, v)) in q.iter().enumerate() {
+        if i > 0 {
+            canonical.push('&');
+        }
+        canonical.push_str(k);
+        canonical.push('=');
+        canonical.push_str(v);
+    }
     canonical.push('\n');
     for h in signed_headers {
         canonical.push_str(h);
@@ -134,10 +155,22 @@ pub fn v3_string_to_sign<'a>(
         canonical.push('\n');
     }
     canonical.push('\n');
-    canonical.push_str(&signed_headers.join(";"));
+    for (i, h) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            canonical.push(';');
+        }
+        canonical.push_str(h);
+    }
     canonical.push('\n');
     canonical.push_str(payload_sha256_hex);
-    format!("{V3_ALGORITHM}\n{}", crate::sha256_hex(canonical.as_bytes()))
+    let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
+    let mut out = String::with_capacity(V3_ALGORITHM.len() + 1 + 64);
+    out.push_str(V3_ALGORITHM);
+    out.push('\n');
+    for b in digest.as_ref() {
+        crate::push_hex(&mut out, *b, b"0123456789abcdef");
+    }
+    out
 }
 
 pub fn v3_sign(secret: &[u8], string_to_sign: &str) -> String {
@@ -145,11 +178,32 @@ pub fn v3_sign(secret: &[u8], string_to_sign: &str) -> String {
     crate::hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref())
 }
 
+/// An access key secret's HMAC keys for both signature versions, prepared once per key: each
+/// costs two SHA blocks and a copy of the secret to set up.
+pub struct VerifyingKeys {
+    v3: hmac::Key,
+    v1: hmac::Key,
+}
+
+impl VerifyingKeys {
+    pub fn new(secret: &[u8]) -> VerifyingKeys {
+        VerifyingKeys { v3: hmac::Key::new(hmac::HMAC_SHA256, secret), v1: v1_key(secret) }
+    }
+}
+
+impl std::fmt::Debug for VerifyingKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyingKeys([redacted])")
+    }
+}
+
 /// Constant-time check of a hex V3 signature.
-pub fn v3_verify(secret: &[u8], string_to_sign: &str, signature_hex: &str) -> bool {
-    let Some(tag) = crate::unhex(signature_hex) else { return false };
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    hmac::verify(&key, string_to_sign.as_bytes(), &tag).is_ok()
+pub fn v3_verify(keys: &VerifyingKeys, string_to_sign: &str, signature_hex: &str) -> bool {
+    let mut tag = [0u8; 32];
+    if !crate::unhex_into(signature_hex, &mut tag) {
+        return false;
+    }
+    hmac::verify(&keys.v3, string_to_sign.as_bytes(), &tag).is_ok()
 }
 
 // ------------------------------------------------------------------------------------------
@@ -176,9 +230,9 @@ pub fn v1_sign(secret: &[u8], string_to_sign: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(hmac::sign(&v1_key(secret), string_to_sign.as_bytes()).as_ref())
 }
 
-pub fn v1_verify(secret: &[u8], string_to_sign: &str, signature_b64: &str) -> bool {
+pub fn v1_verify(keys: &VerifyingKeys, string_to_sign: &str, signature_b64: &str) -> bool {
     let Ok(tag) = base64::engine::general_purpose::STANDARD.decode(signature_b64) else { return false };
-    hmac::verify(&v1_key(secret), string_to_sign.as_bytes(), &tag).is_ok()
+    hmac::verify(&keys.v1, string_to_sign.as_bytes(), &tag).is_ok()
 }
 
 #[cfg(test)]
@@ -216,9 +270,12 @@ mod tests {
         );
         assert_eq!(sts, "ACS3-HMAC-SHA256\n76208e1dd35de70c64d85e16fb39cade1cb80b02bfd3b8eaf8e5b0f4f63dcba9");
         assert_eq!(v3_sign(b"testsecret", &sts), a.signature);
-        assert!(v3_verify(b"testsecret", &sts, a.signature));
-        assert!(!v3_verify(b"wrongsecret", &sts, a.signature));
-        assert!(!v3_verify(b"testsecret", &sts, "zz"));
+        let keys = VerifyingKeys::new(b"testsecret");
+        assert!(v3_verify(&keys, &sts, a.signature));
+        assert!(!v3_verify(&VerifyingKeys::new(b"wrongsecret"), &sts, a.signature));
+        assert!(!v3_verify(&keys, &sts, "zz"));
+        assert!(!v3_verify(&keys, &sts, &a.signature[..62]), "a cut signature does not verify");
+        assert!(!v3_verify(&keys, &sts, &a.signature.replace('b', "z")), "nor one that is not hex");
     }
 
     /// The captured V1 GetSecretValue of reference §1.5 (tea SDK, `signature_algorithm='v2'`).
@@ -231,9 +288,10 @@ mod tests {
             sts,
             "POST&%2F&AccessKeyId%3Dtestid%26Action%3DGetSecretValue%26FetchExtendedConfig%3DTrue%26Format%3Djson%26SecretName%3Dmysecret%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3d29d668a3bafc3f8b44f785f31c6aac%26SignatureVersion%3D1.0%26Timestamp%3D2026-11-28T12%253A00%253A01Z%26Version%3D2016-01-20%26VersionStage%3DACSCurrent"
         );
-        assert!(v1_verify(b"testsecret", &sts, "VqLo/G/srQLUtG/xT14SctyJIt0="));
+        let keys = VerifyingKeys::new(b"testsecret");
+        assert!(v1_verify(&keys, &sts, "VqLo/G/srQLUtG/xT14SctyJIt0="));
         assert_eq!(v1_sign(b"testsecret", &sts), "VqLo/G/srQLUtG/xT14SctyJIt0=");
-        assert!(!v1_verify(b"testsecret", &sts, "not-base64!"));
+        assert!(!v1_verify(&keys, &sts, "not-base64!"));
     }
 
     /// The legacy SDK's CreateSecret of reference §1.5: `%20` for spaces, empty SignatureType.
@@ -241,7 +299,7 @@ mod tests {
     fn v1_accepts_the_legacy_sdk_encoding() {
         let q = "SecretName=mysecret&SecretData=%7B%22AccountName%22%3A%22u%22%2C%22AccountPassword%22%3A%22a%20b%2Ac~d%22%7D&VersionId=v1&SecretType=Rds&ExtendedConfig=%7B%22SecretSubType%22%3A%20%22SingleUser%22%2C%20%22DBInstanceId%22%3A%20%22rm-abc%22%7D&EnableAutomaticRotation=True&RotationInterval=7d&Version=2016-01-20&Action=CreateSecret&Format=JSON&RegionId=cn-hangzhou&Timestamp=2026-11-28T11%3A56%3A04Z&SignatureMethod=HMAC-SHA1&SignatureType=&SignatureVersion=1.0&SignatureNonce=78f650c1126d2b8890c08b5a75767708&AccessKeyId=testid&Signature=ZSu2amE3t480OHWPaC%2Bbph%2Bbwc8%3D";
         let params = form_decode(q).unwrap();
-        assert!(v1_verify(b"testsecret", &v1_string_to_sign("POST", &params), "ZSu2amE3t480OHWPaC+bph+bwc8="));
+        assert!(v1_verify(&VerifyingKeys::new(b"testsecret"), &v1_string_to_sign("POST", &params), "ZSu2amE3t480OHWPaC+bph+bwc8="));
     }
 
     #[test]

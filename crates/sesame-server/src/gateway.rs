@@ -122,7 +122,7 @@ where
             query: &query,
             all_params: &all,
             body: &body,
-            source_ip: source_ip.clone(),
+            source_ip: &source_ip,
         };
         let caller = match auth::authenticate(&signed, &app.services.identity, &app.nonces, app.services.deps.clock.now()).await {
             Ok(caller) => caller,
