@@ -157,7 +157,7 @@ mod tests {
         let mut file = header(epoch);
         file.resize(DATA as usize + ring_len, 0);
         for (pos, seq, record) in entries {
-            let payload = record.as_ref().map(|r| encode(r).split_off(super::super::log::HEADER)).unwrap_or_default();
+            let payload = record.as_ref().map(|r| encode(r).into_bytes().split_off(super::super::log::HEADER)).unwrap_or_default();
             let len = if record.is_some() { payload.len() as u32 } else { WRAP };
             let mac = key.sign(&entry_mac_parts(len, &epoch.to_be_bytes(), &seq.to_be_bytes(), &payload));
             let mut e = len.to_be_bytes().to_vec();
@@ -175,7 +175,7 @@ mod tests {
         let (mut entries, mut ends, mut pos) = (Vec::new(), Vec::new(), 0);
         for i in 0..10 {
             entries.push((pos, i as u64 + 1, Some(record(i))));
-            pos += ENTRY_HEADER as usize + encode(&record(i)).len() - super::super::log::HEADER;
+            pos += ENTRY_HEADER as usize + encode(&record(i)).into_bytes().len() - super::super::log::HEADER;
             ends.push(pos as u64);
         }
         (ring(key, epoch, 64 * 1024, &entries), ends)
@@ -206,7 +206,7 @@ mod tests {
     fn recovery_follows_a_wrap_marker_to_the_ring_start() {
         let k = key();
         let ring_len = 4096;
-        let size = ENTRY_HEADER as usize + encode(&record(1)).len() - super::super::log::HEADER;
+        let size = ENTRY_HEADER as usize + encode(&record(1)).into_bytes().len() - super::super::log::HEADER;
         let last = ring_len - size - 100;
         let bytes = ring(&k, 2, ring_len, &[(last, 5, Some(record(5))), (last + size, 6, None), (0, 6, Some(record(7)))]);
         assert_eq!(recover_bytes(&bytes, &k, &mark(2, 4, last as u64)), vec![record(5), record(7)]);
