@@ -11,11 +11,16 @@ use std::borrow::Cow;
 
 pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 
-/// RFC 3986 percent-encoding: unreserved `A-Z a-z 0-9 - _ . ~` stay, everything else `%XX`.
+/// RFC 3986's unreserved characters: `A-Z a-z 0-9 - _ . ~`.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+}
+
+/// RFC 3986 percent-encoding: unreserved characters stay, everything else `%XX`.
 pub fn pct(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+        if unreserved(b) {
             out.push(b as char);
         } else {
             out.push('%');
@@ -108,11 +113,7 @@ pub enum KeyEncoding {
 
 /// `s` as RFC 3986 percent-encoding writes it: borrowed when nothing needs encoding.
 fn pct_cow(s: &str) -> Cow<'_, str> {
-    if s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')) {
-        Cow::Borrowed(s)
-    } else {
-        Cow::Owned(pct(s))
-    }
+    if s.bytes().all(unreserved) { Cow::Borrowed(s) } else { Cow::Owned(pct(s)) }
 }
 
 /// The V3 string to sign. `query` is the decoded query; `header` looks a signed header up by
@@ -332,6 +333,26 @@ mod tests {
         fn encode_then_decode_is_identity(k in "[ -~]{1,12}", v in "\\PC{0,24}") {
             let s = form_encode([(k.as_str(), v.as_str())]);
             prop_assert_eq!(form_decode(&s).unwrap(), vec![(k, v)]);
+        }
+
+        /// The canonical request written into one buffer is the one the plain definition gives
+        /// (each pair encoded, sorted, joined), for either way of writing keys.
+        #[test]
+        fn the_string_to_sign_is_the_plain_definitions(
+            pairs in proptest::collection::vec(("[ -~]{0,6}", "\\PC{0,8}"), 0..6),
+            encoded in any::<bool>(),
+        ) {
+            let query: Vec<(String, String)> = pairs;
+            let enc = if encoded { KeyEncoding::Encoded } else { KeyEncoding::Raw };
+            let headers = ["host", "x-acs-date"];
+            let header = |h: &str| Some(if h == "host" { " example " } else { "2026-11-29T00:00:00Z" });
+            let mut q: Vec<(String, String)> =
+                query.iter().map(|(k, v)| (if encoded { pct(k) } else { k.clone() }, pct(v))).collect();
+            q.sort();
+            let canonical_query = q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+            let canonical = format!("POST\n/\n{canonical_query}\nhost:example\nx-acs-date:2026-11-29T00:00:00Z\n\nhost;x-acs-date\nabc");
+            let plain = format!("{V3_ALGORITHM}\n{}", crate::sha256_hex(canonical.as_bytes()));
+            prop_assert_eq!(v3_string_to_sign("POST", "", &query, &headers, header, "abc", enc), plain);
         }
 
         #[test]

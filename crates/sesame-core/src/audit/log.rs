@@ -440,6 +440,7 @@ const ENTRY_ROOM: usize = 1000;
 /// `texts`, then the event, which `event` writes straight into the entry (no string in between).
 pub fn encode_with(time: i64, texts: [&str; 5], event: impl FnOnce(&mut Vec<u8>)) -> Unwritten {
     let fields = HEADER + 8 + texts.iter().map(|t| 4 + t.len()).sum::<usize>() + 4;
+    // Long fields (a long resource name) still leave room for the event's first 256 bytes.
     let mut out = Vec::with_capacity(ENTRY_ROOM.max(fields + 256));
     out.resize(HEADER, 0);
     out.extend_from_slice(&time.to_be_bytes());
