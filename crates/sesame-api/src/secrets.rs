@@ -925,10 +925,11 @@ fn filters(p: &Params) -> Result<Vec<SecretFilter>> {
 // ------------------------------------------------------------------------------------------
 // Responses
 
+/// A version's stage labels: owned, or borrowed from a cached secret (`&[String]`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Stages {
-    pub version_stage: Vec<String>,
+pub struct Stages<S = Vec<String>> {
+    pub version_stage: S,
 }
 
 #[derive(Debug, Serialize)]
@@ -985,18 +986,20 @@ pub struct RotationHealth {
     pub next_retry: String,
 }
 
+/// Borrowed from the cached secret it answers with: GetSecretValue is the hot path, and copying
+/// its fields only to serialise them cost seven allocations a request.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct SecretValueResponse {
-    pub secret_name: String,
-    pub secret_type: String,
-    pub secret_data: crate::kms::Sensitive<String>,
-    pub secret_data_type: String,
-    pub version_id: String,
-    pub version_stages: Stages,
-    pub create_time: String,
+pub struct SecretValueResponse<'a> {
+    pub secret_name: &'a str,
+    pub secret_type: &'a str,
+    pub secret_data: &'a crate::kms::Sensitive<String>,
+    pub secret_data_type: &'a str,
+    pub version_id: &'a str,
+    pub version_stages: Stages<&'a [String]>,
+    pub create_time: crate::Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub extended_config: Option<String>,
+    pub extended_config: Option<&'a str>,
     #[serde(flatten)]
     pub rotation: RotationFields,
 }
@@ -1012,8 +1015,8 @@ pub struct BatchError {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct BatchGetSecretValueResponse {
-    pub secret_values: Vec<SecretValueResponse>,
+pub struct BatchGetSecretValueResponse<'a> {
+    pub secret_values: Vec<SecretValueResponse<'a>>,
     pub errors: Vec<BatchError>,
 }
 

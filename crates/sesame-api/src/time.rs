@@ -51,6 +51,13 @@ impl Timestamp {
     }
 }
 
+/// As its ISO 8601 text, written where it is serialised.
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let days = self.0.div_euclid(86_400);
@@ -133,6 +140,7 @@ mod tests {
         assert_eq!(t.to_string(), "2026-11-28T12:00:01Z");
         assert_eq!(Timestamp::parse_iso8601("2026-11-28T12:00:01.250Z"), Some(t));
         assert_eq!(Timestamp::parse_iso8601("2024-02-29T00:00:00Z").unwrap().to_string(), "2024-02-29T00:00:00Z");
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-11-28T12:00:01Z\"", "serialised as its text");
     }
 
     #[test]

@@ -44,6 +44,33 @@ fn not_found(name: &str) -> Error {
     Error::ResourceNotFound(format!("secret {name}"))
 }
 
+/// A value GetSecretValue read: the secret as cached, the version chosen, and its value opened.
+/// Its answer borrows from it.
+struct ValueRead {
+    entry: Arc<SecretEntry>,
+    version: usize,
+    data: Sensitive<String>,
+    extended_config: bool,
+}
+
+impl ValueRead {
+    fn response(&self) -> SecretValueResponse<'_> {
+        let s = &self.entry.secret;
+        let v = &s.versions[self.version];
+        SecretValueResponse {
+            secret_name: &s.name,
+            secret_type: &s.secret_type,
+            secret_data: &self.data,
+            secret_data_type: &v.data_type,
+            version_id: &v.id,
+            version_stages: Stages { version_stage: &v.stages },
+            create_time: v.created,
+            extended_config: s.extended_config.as_deref().filter(|_| self.extended_config),
+            rotation: rotation_fields(s),
+        }
+    }
+}
+
 fn stages(v: &SecretVersion) -> Stages {
     Stages { version_stage: v.stages.clone() }
 }
@@ -98,7 +125,7 @@ impl SecretService {
             // The hot path runs in place and writes its answer as JSON text. The other actions'
             // state (several KiB for the largest) is boxed, so that a read does not carry it,
             // nor copy it when the request's future is moved.
-            SecretRequest::GetSecretValue(g) => Reply::json(&self.get_value(&g).await?),
+            SecretRequest::GetSecretValue(g) => Reply::json(&self.get_value(&g).await?.response()),
             other => Box::pin(self.run(ctx, other, grant)).await.map(Reply::from),
         }
     }
@@ -184,9 +211,9 @@ impl SecretService {
     async fn run(&self, ctx: &Ctx, req: SecretRequest, _grant: Grant) -> Result<Value> {
         match req {
             SecretRequest::CreateSecret(r) => to_value(self.create(ctx, *r).await?),
-            SecretRequest::GetSecretValue(g) => to_value(self.get_value(&g).await?),
+            SecretRequest::GetSecretValue(g) => to_value(self.get_value(&g).await?.response()),
             SecretRequest::BatchGetSecretValue(list) => {
-                let (mut secret_values, mut errors) = (Vec::new(), Vec::new());
+                let (mut reads, mut errors) = (Vec::new(), Vec::new());
                 for g in &list {
                     let allowed = async {
                         let resource = self.secret_resource(&g.name).await?;
@@ -197,7 +224,7 @@ impl SecretService {
                         Err(e) => Err(e),
                     };
                     match result {
-                        Ok(v) => secret_values.push(v),
+                        Ok(read) => reads.push(read),
                         Err(e @ Error::Internal(_)) => return Err(e),
                         Err(e) => errors.push(BatchError {
                             secret_name: g.name.clone(),
@@ -207,7 +234,7 @@ impl SecretService {
                         }),
                     }
                 }
-                to_value(BatchGetSecretValueResponse { secret_values, errors })
+                to_value(BatchGetSecretValueResponse { secret_values: reads.iter().map(ValueRead::response).collect(), errors })
             }
             SecretRequest::ListSecrets { page, filters, fetch_tags } => {
                 let (items, total) = self.deps.store.list_secrets(&filters, page.offset(), page.size).await?;
@@ -663,7 +690,7 @@ impl SecretService {
         Ok(())
     }
 
-    async fn get_value(&self, g: &GetValue) -> Result<SecretValueResponse> {
+    async fn get_value(&self, g: &GetValue) -> Result<ValueRead> {
         let entry = self.cached(&g.name).await?.ok_or_else(|| not_found(&g.name))?;
         let s = &entry.secret;
         if s.planned_delete.is_some() {
@@ -682,41 +709,34 @@ impl SecretService {
             }
         }
         // Managed secrets expose ACSCurrent and ACSPrevious only, and ignore VersionId.
-        let select = if s.secret_type == "Generic" {
-            g.select.clone()
+        let (version_id, stage) = if s.secret_type == "Generic" {
+            (g.select.version_id.as_deref(), g.select.stage.as_deref())
         } else {
-            let stage = g.select.stage.clone().unwrap_or_else(|| CURRENT.to_string());
+            let stage = g.select.stage.as_deref().unwrap_or(CURRENT);
             if stage != CURRENT && stage != PREVIOUS {
                 return Err(Error::invalid("VersionStage", format!("{} secrets expose only ACSCurrent and ACSPrevious", s.secret_type)));
             }
-            VersionSelector { version_id: None, stage: Some(stage) }
+            (None, Some(stage))
         };
-        let v = match (&select.version_id, &select.stage) {
-            (Some(id), stage) => {
-                let v = s.version(id).ok_or_else(|| Error::ResourceNotFound(format!("version {id} of secret {}", s.name)))?;
-                if let Some(stage) = stage.as_ref().filter(|st| !v.stages.contains(st)) {
+        let version = match version_id {
+            Some(id) => {
+                let v = s.versions.iter().position(|v| v.id == id);
+                let v = v.ok_or_else(|| Error::ResourceNotFound(format!("version {id} of secret {}", s.name)))?;
+                if let Some(stage) = stage.filter(|st| !s.versions[v].stages.iter().any(|x| x == st)) {
                     return Err(Error::invalid("VersionStage", format!("version {id} does not carry the stage {stage}")));
                 }
                 v
             }
-            (None, stage) => {
-                let stage = stage.as_deref().unwrap_or(CURRENT);
-                s.with_stage(stage)
+            None => {
+                let stage = stage.unwrap_or(CURRENT);
+                s.versions
+                    .iter()
+                    .position(|v| v.stages.iter().any(|x| x == stage))
                     .ok_or_else(|| Error::ResourceNotFound(format!("no version of secret {} carries the stage {stage}", s.name)))?
             }
         };
-        let data = self.open(&s.name, &v.id).await?;
-        Ok(SecretValueResponse {
-            secret_name: s.name.clone(),
-            secret_type: s.secret_type.clone(),
-            secret_data: Sensitive::new(data),
-            secret_data_type: v.data_type.clone(),
-            version_id: v.id.clone(),
-            version_stages: stages(v),
-            create_time: v.created.to_string(),
-            extended_config: if g.fetch_extended_config { s.extended_config.clone() } else { None },
-            rotation: rotation_fields(s),
-        })
+        let data = Sensitive::new(self.open(&s.name, &s.versions[version].id).await?);
+        Ok(ValueRead { entry, version, data, extended_config: g.fetch_extended_config })
     }
 
     async fn put_value(

@@ -7,6 +7,7 @@ Environment: SESAME_ENDPOINT (host:port), SESAME_AK, SESAME_SK. Prints one PASS 
 import base64
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 
 from alibabacloud_kms20160120 import models as m
@@ -56,6 +57,7 @@ def lifecycle():
     v = get(name)
     assert v.secret_name == name and v.secret_data == "first value with spaces & symbols =+/" and v.version_id == "v1", v
     assert v.version_stages.version_stage == ["ACSCurrent"] and v.secret_type == "Generic" and v.secret_data_type == "text", v
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v.create_time) and v.extended_config is None, v
     passed("GetSecretValue ACSCurrent")
 
     c.put_secret_value_with_options(m.PutSecretValueRequest(secret_name=name, version_id="v2", secret_data="second"), RT)
@@ -115,6 +117,8 @@ def lifecycle():
 
     batch = c.batch_get_secret_value_with_options(m.BatchGetSecretValueRequest(secrets_list=[m.BatchGetSecretValueRequestSecretsList(secret_name=name), m.BatchGetSecretValueRequestSecretsList(secret_name="sdk/none")]), RT).body
     assert [s.secret_name for s in batch.secret_values] == [name] and batch.errors[0].code == "Forbidden.ResourceNotFound", batch
+    now = get(name)
+    assert (batch.secret_values[0].secret_data, batch.secret_values[0].create_time) == (now.secret_data, now.create_time), (batch, now)
     passed("BatchGetSecretValue returns values and per-secret errors")
 
     pol = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Principal": {"RAM": ["acs:ram::1:*"]}, "Action": ["kms:GetSecretValue"], "Resource": ["*"]}]})
