@@ -154,11 +154,21 @@ pub struct Secret {
 
 impl Secret {
     pub fn version(&self, id: &str) -> Option<&SecretVersion> {
-        self.versions.iter().find(|v| v.id == id)
+        self.versions.get(self.version_index(id)?)
     }
 
     pub fn with_stage(&self, stage: &str) -> Option<&SecretVersion> {
-        self.versions.iter().find(|v| v.stages.iter().any(|s| s == stage))
+        self.versions.get(self.stage_index(stage)?)
+    }
+
+    /// Where version `id` is in `versions`.
+    pub fn version_index(&self, id: &str) -> Option<usize> {
+        self.versions.iter().position(|v| v.id == id)
+    }
+
+    /// Where the version that carries `stage` is in `versions`.
+    pub fn stage_index(&self, stage: &str) -> Option<usize> {
+        self.versions.iter().position(|v| v.stages.iter().any(|s| s == stage))
     }
 
     /// Attaches `stage` to version `to`, taking it from whichever version had it.

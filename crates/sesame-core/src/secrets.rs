@@ -44,8 +44,8 @@ fn not_found(name: &str) -> Error {
     Error::ResourceNotFound(format!("secret {name}"))
 }
 
-/// A value GetSecretValue read: the secret as cached, the version chosen, and its value opened.
-/// Its answer borrows from it.
+/// A value GetSecretValue read: the secret as cached, the version chosen (its index in the
+/// entry's versions, which never change), and its value opened. Its answer borrows from it.
 struct ValueRead {
     entry: Arc<SecretEntry>,
     version: usize,
@@ -720,8 +720,7 @@ impl SecretService {
         };
         let version = match version_id {
             Some(id) => {
-                let v = s.versions.iter().position(|v| v.id == id);
-                let v = v.ok_or_else(|| Error::ResourceNotFound(format!("version {id} of secret {}", s.name)))?;
+                let v = s.version_index(id).ok_or_else(|| Error::ResourceNotFound(format!("version {id} of secret {}", s.name)))?;
                 if let Some(stage) = stage.filter(|st| !s.versions[v].stages.iter().any(|x| x == st)) {
                     return Err(Error::invalid("VersionStage", format!("version {id} does not carry the stage {stage}")));
                 }
@@ -729,9 +728,7 @@ impl SecretService {
             }
             None => {
                 let stage = stage.unwrap_or(CURRENT);
-                s.versions
-                    .iter()
-                    .position(|v| v.stages.iter().any(|x| x == stage))
+                s.stage_index(stage)
                     .ok_or_else(|| Error::ResourceNotFound(format!("no version of secret {} carries the stage {stage}", s.name)))?
             }
         };
