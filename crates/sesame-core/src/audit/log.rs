@@ -387,8 +387,6 @@ pub struct Entry<'a> {
     pub seq: i64,
     pub mac: &'a [u8],
     pub payload: &'a [u8],
-    /// Its length with its header.
-    pub len: usize,
 }
 
 /// The entries at the start of `bytes`, up to the first that is not whole.
@@ -397,7 +395,7 @@ pub fn entries(bytes: &[u8]) -> impl Iterator<Item = Entry<'_>> {
     std::iter::from_fn(move || {
         let (len, seq, mac) = parse_header(rest.get(..HEADER)?)?;
         let payload = rest.get(HEADER..HEADER + len)?;
-        let entry = Entry { seq, mac, payload, len: HEADER + len };
+        let entry = Entry { seq, mac, payload };
         rest = &rest[HEADER + len..];
         Some(entry)
     })
@@ -541,6 +539,17 @@ pub(super) mod tests {
         fn segment(&self, n: i64) -> PathBuf {
             segment_path(&self.dir.0, n)
         }
+
+        /// A log of 16 KiB segments holding records 1 to `n`, and its blocks.
+        fn filled(&self, n: i64) -> (Log, Vec<AuditBlock>) {
+            let mut log = self.open(start());
+            log.segment_max = 16 * 1024;
+            for i in 1..=n {
+                log.append(encode(&record(i))).unwrap();
+            }
+            let blocks = log.take_blocks();
+            (log, blocks)
+        }
     }
 
     /// Every event the blocks hold, checked against its link from `prev`, in order.
@@ -562,12 +571,7 @@ pub(super) mod tests {
     #[test]
     fn events_are_chained_in_blocks_that_never_span_segments() {
         let f = Fixture::new("blocks");
-        let mut log = f.open(start());
-        log.segment_max = 16 * 1024;
-        for i in 1..=200 {
-            log.append(encode(&record(i))).unwrap();
-        }
-        let blocks = log.take_blocks();
+        let (log, blocks) = f.filled(200);
         assert!(blocks.iter().any(|b| b.segment > 3), "several segments: {:?}", blocks.last());
         assert!(blocks.iter().all(|b| b.end - b.start <= BLOCK_MAX as i64 + 1024 && b.end <= 16 * 1024));
         assert!(blocks.windows(2).all(|w| w[1].first_seq == w[0].last_seq + 1), "blocks follow each other");
@@ -579,12 +583,7 @@ pub(super) mod tests {
     #[test]
     fn a_restart_reads_back_what_the_index_lacks_and_cuts_a_torn_tail() {
         let f = Fixture::new("tail");
-        let mut log = f.open(start());
-        log.segment_max = 16 * 1024;
-        for i in 1..=60 {
-            log.append(encode(&record(i))).unwrap();
-        }
-        let blocks = log.take_blocks();
+        let (log, blocks) = f.filled(60);
         drop(log);
         // The index held the first block only; the last entry was torn by a crash.
         let last = blocks.last().unwrap().clone();
@@ -614,7 +613,7 @@ pub(super) mod tests {
         drop(log);
         let path = f.segment(1);
         let mut bytes = std::fs::read(&path).unwrap();
-        let third = entries(&bytes).take(2).map(|e| e.len).sum::<usize>();
+        let third = entries(&bytes).take(2).map(|e| HEADER + e.payload.len()).sum::<usize>();
         bytes[third + HEADER + 30] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
         let log = f.open(start());
