@@ -2,32 +2,35 @@
 //! with typed getters that fail with the Alibaba error naming the parameter.
 
 use crate::error::{Error, Result};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 /// Decoded request parameters. Later values for the same name replace earlier ones (the body
-/// is merged after the query).
+/// is merged after the query). Names and values borrow the request's text where decoding left
+/// them as they were, so a request's parameters cost no copies.
 #[derive(Default, Clone)]
-pub struct Params {
-    map: BTreeMap<String, String>,
+pub struct Params<'a> {
+    map: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
 }
 
 // Parameters may carry secret values (SecretData, Plaintext): never print them.
-impl std::fmt::Debug for Params {
+impl std::fmt::Debug for Params<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_set().entries(self.map.keys()).finish()
     }
 }
 
-impl Params {
+impl<'a> Params<'a> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub fn insert(&mut self, name: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
         self.map.insert(name.into(), value.into());
     }
 
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: Into<Cow<'a, str>>, V: Into<Cow<'a, str>>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         let mut p = Params::new();
         for (k, v) in pairs {
             p.insert(k, v);
@@ -36,17 +39,17 @@ impl Params {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.map.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.map.keys().map(String::as_str)
+        self.map.keys().map(AsRef::as_ref)
     }
 
     /// A parameter's value, `None` when absent or empty (the SDKs send empty strings for unset
     /// optional fields in some paths).
     pub fn optional(&self, name: &str) -> Option<&str> {
-        self.map.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.map.get(name).map(AsRef::as_ref).filter(|v: &&str| !v.is_empty())
     }
 
     pub fn required(&self, name: &str) -> Result<&str> {
@@ -96,13 +99,13 @@ impl Params {
     pub fn repeat_list(&self, name: &str) -> Result<Vec<&str>> {
         let prefix = format!("{name}.");
         let mut items: Vec<(u32, &str)> = Vec::new();
-        for (k, v) in self.map.range(prefix.clone()..) {
+        for (k, v) in self.starting_at(&prefix) {
             let Some(rest) = k.strip_prefix(&prefix) else { break };
             if rest.contains('.') {
                 continue;
             }
-            let idx: u32 = rest.parse().map_err(|_| Error::invalid(k.as_str(), "list index must be a number"))?;
-            items.push((idx, v.as_str()));
+            let idx: u32 = rest.parse().map_err(|_| Error::invalid(k, "list index must be a number"))?;
+            items.push((idx, v));
         }
         items.sort_by_key(|(i, _)| *i);
         Ok(items.into_iter().map(|(_, v)| v).collect())
@@ -111,11 +114,15 @@ impl Params {
     /// Flattened map fields: `Prefix.<key>=<value>` → pairs (UpdateSecret's
     /// `ExtendedConfig.CustomData.<k>`).
     pub fn prefixed(&self, prefix: &str) -> Vec<(&str, &str)> {
-        self.map
-            .range(prefix.to_string()..)
+        self.starting_at(prefix)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest, v.as_str())))
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest, v)))
             .collect()
+    }
+
+    /// The parameters from `name` on, in name order.
+    fn starting_at<'s>(&'s self, name: &str) -> impl Iterator<Item = (&'s str, &'s str)> {
+        self.map.range::<str, _>((Bound::Included(name), Bound::Unbounded)).map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 }
 

@@ -159,7 +159,8 @@ async fn bad_input_gets_its_alibaba_error_and_leaves_the_store_unchanged() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let sig = sesame_crypto::sign::v1_sign(server.access_key_secret.as_bytes(), &sesame_crypto::sign::v1_string_to_sign("POST", &params));
+    let sig = sesame_crypto::sign::HmacKeys::new(server.access_key_secret.as_bytes())
+        .v1_signature(&sesame_crypto::sign::v1_string_to_sign("POST", &params));
     params.push(("Signature".into(), sig));
     let query = sesame_crypto::sign::form_encode(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let (status, body) =

@@ -87,6 +87,8 @@ enum Carrier {
 
 pub struct Client {
     cfg: ClientConfig,
+    /// The secret's HMAC keys, set up once rather than per request.
+    keys: sign::HmacKeys,
     authority: String,
     carrier: Carrier,
 }
@@ -123,14 +125,16 @@ impl Client {
         tcp.enforce_http(false);
         let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp);
         let http = HttpClient::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https);
-        Ok(Client { cfg, authority, carrier: Carrier::Http(http) })
+        let keys = sign::HmacKeys::new(cfg.access_key_secret.expose_secret().as_bytes());
+        Ok(Client { cfg, keys, authority, carrier: Carrier::Http(http) })
     }
 
     /// A client whose requests `transport` carries. They are signed for `cfg.endpoint` as over
     /// HTTP; `ca_file` and `insecure` do not apply.
     pub fn with_transport(cfg: ClientConfig, transport: Arc<dyn Transport>) -> Result<Client, ClientError> {
         let authority = authority(&cfg.endpoint)?;
-        Ok(Client { cfg, authority, carrier: Carrier::Local(transport) })
+        let keys = sign::HmacKeys::new(cfg.access_key_secret.expose_secret().as_bytes());
+        Ok(Client { cfg, keys, authority, carrier: Carrier::Local(transport) })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -165,12 +169,12 @@ impl Client {
         nonce: &str,
     ) -> Result<Prepared, ClientError> {
         let date = at.to_string();
-        let secret = self.cfg.access_key_secret.expose_secret().as_bytes();
         let (query, body) = match self.cfg.signature {
             SignatureVersion::V3 => (String::new(), sign::form_encode(params.iter().copied())),
             SignatureVersion::V1 => {
-                let mut all: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                for (k, v) in [
+                let mut all: Vec<(&str, &str)> = Vec::with_capacity(params.len() + 8);
+                all.extend_from_slice(params);
+                all.extend([
                     ("Action", action),
                     ("Version", version),
                     ("Format", "JSON"),
@@ -179,12 +183,10 @@ impl Client {
                     ("SignatureVersion", "1.0"),
                     ("SignatureNonce", nonce),
                     ("Timestamp", date.as_str()),
-                ] {
-                    all.push((k.to_string(), v.to_string()));
-                }
-                let signature = sign::v1_sign(secret, &sign::v1_string_to_sign("POST", &all));
+                ]);
+                let signature = self.keys.v1_signature(&sign::v1_string_to_sign("POST", &all));
                 let query = sign::form_encode([("Signature", signature.as_str())]);
-                (query, sign::form_encode(all.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+                (query, sign::form_encode(all.iter().copied()))
             }
         };
         let uri = if query.is_empty() {
@@ -215,7 +217,7 @@ impl Client {
             let sts = sign::v3_string_to_sign(
                 "POST",
                 "/",
-                &[],
+                &[] as &[(&str, &str)],
                 &names,
                 |h| headers.iter().find(|(n, _)| *n == h).map(|(_, v)| *v),
                 &payload,
@@ -226,7 +228,7 @@ impl Client {
                 sign::V3_ALGORITHM,
                 self.cfg.access_key_id,
                 names.join(";"),
-                sign::v3_sign(secret, &sts)
+                self.keys.v3_signature(&sts)
             );
             builder = builder
                 .header("x-acs-content-sha256", payload)

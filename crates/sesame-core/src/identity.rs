@@ -13,7 +13,7 @@ use sesame_api::error::Result;
 use sesame_api::kms::Sensitive;
 use sesame_api::ram::*;
 use sesame_crypto::random;
-use sesame_crypto::sign::VerifyingKeys;
+use sesame_crypto::sign::HmacKeys;
 use std::fmt;
 use std::sync::Arc;
 use zeroize::Zeroize;
@@ -59,12 +59,12 @@ pub struct Credential {
     pub enabled: bool,
     pub secret: SecretKey,
     /// The secret's HMAC keys, prepared once for every request it signs.
-    pub keys: VerifyingKeys,
+    pub keys: HmacKeys,
 }
 
 impl Credential {
     fn new(id: String, user: String, enabled: bool, secret: SecretKey) -> Credential {
-        let keys = VerifyingKeys::new(secret.expose_secret().as_bytes());
+        let keys = HmacKeys::new(secret.expose_secret().as_bytes());
         Credential { id, user, enabled, secret, keys }
     }
 }

@@ -11,6 +11,8 @@ use std::borrow::Cow;
 
 pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
 /// RFC 3986's unreserved characters: `A-Z a-z 0-9 - _ . ~`.
 fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
@@ -19,21 +21,56 @@ fn unreserved(b: u8) -> bool {
 /// RFC 3986 percent-encoding: unreserved characters stay, everything else `%XX`.
 pub fn pct(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for b in s.bytes() {
-        if unreserved(b) {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
-        }
-    }
+    push_pct(&mut out, s);
     out
 }
 
-/// Decodes `application/x-www-form-urlencoded` (`+` is a space). `None` when a `%` escape is
-/// malformed or the result is not UTF-8.
-pub fn form_decode_component(s: &str) -> Option<String> {
+fn push_pct(out: &mut String, s: &str) {
+    push_escaped(out, s, "%");
+}
+
+/// Appends `pct(pct(s))`: the V1 string to sign encodes the already encoded canonical query, so
+/// a reserved byte becomes `%25` and its two hex digits.
+fn push_pct_twice(out: &mut String, s: &str) {
+    push_escaped(out, s, "%25");
+}
+
+/// Appends `s` with each reserved byte written as `escape` and its two upper-case hex digits.
+fn push_escaped(out: &mut String, s: &str, escape: &str) {
+    for b in s.bytes() {
+        if unreserved(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(escape);
+            out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+            out.push(char::from(HEX_UPPER[usize::from(b & 15)]));
+        }
+    }
+}
+
+/// Appends `k=v` pairs joined by `&`, or by the separators given, each side encoded by `encode`.
+fn push_pairs<'a>(
+    out: &mut String,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    [and, equals]: [&str; 2],
+    encode: fn(&mut String, &str),
+) {
+    for (i, (k, v)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(and);
+        }
+        encode(out, k);
+        out.push_str(equals);
+        encode(out, v);
+    }
+}
+
+/// Decodes `application/x-www-form-urlencoded` (`+` is a space): borrowed when there is nothing
+/// to decode. `None` when a `%` escape is malformed or the result is not UTF-8.
+pub fn form_decode_component(s: &str) -> Option<Cow<'_, str>> {
+    if !s.bytes().any(|c| c == b'+' || c == b'%') {
+        return Some(Cow::Borrowed(s));
+    }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -49,11 +86,15 @@ pub fn form_decode_component(s: &str) -> Option<String> {
         }
         i += 1;
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
+/// Decoded query or form pairs, in order; each borrows the text it came from unless decoding
+/// changed it.
+pub type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
 /// Splits and decodes a query string or form body into pairs, keeping order.
-pub fn form_decode(s: &str) -> Option<Vec<(String, String)>> {
+pub fn form_decode(s: &str) -> Option<Pairs<'_>> {
     s.split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
@@ -66,7 +107,9 @@ pub fn form_decode(s: &str) -> Option<Vec<(String, String)>> {
 /// Encodes pairs as a query string (RFC 3986, so it is both valid form encoding and what the
 /// signature canonicalises).
 pub fn form_encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    pairs.into_iter().map(|(k, v)| format!("{}={}", pct(k), pct(v))).collect::<Vec<_>>().join("&")
+    let mut out = String::with_capacity(256);
+    push_pairs(&mut out, pairs, ["&", "="], push_pct);
+    out
 }
 
 // ------------------------------------------------------------------------------------------
@@ -121,10 +164,10 @@ fn pct_cow(s: &str) -> Cow<'_, str> {
 ///
 /// The canonical request is written into one buffer: building it from a string per pair and
 /// per join cost a dozen allocations a request.
-pub fn v3_string_to_sign<'a>(
+pub fn v3_string_to_sign<'a, K: AsRef<str>, V: AsRef<str>>(
     method: &str,
     path: &str,
-    query: &[(String, String)],
+    query: &[(K, V)],
     signed_headers: &[&str],
     header: impl Fn(&str) -> Option<&'a str>,
     payload_sha256_hex: &str,
@@ -132,7 +175,8 @@ pub fn v3_string_to_sign<'a>(
 ) -> String {
     let mut q: Vec<(Cow<'_, str>, Cow<'_, str>)> = query
         .iter()
-        .map(|(k, v)| (if key_encoding == KeyEncoding::Raw { Cow::Borrowed(k.as_str()) } else { pct_cow(k) }, pct_cow(v)))
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .map(|(k, v)| (if key_encoding == KeyEncoding::Raw { Cow::Borrowed(k) } else { pct_cow(k) }, pct_cow(v)))
         .collect();
     q.sort();
     let mut canonical = String::with_capacity(512);
@@ -174,32 +218,38 @@ pub fn v3_string_to_sign<'a>(
     out
 }
 
-pub fn v3_sign(secret: &[u8], string_to_sign: &str) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    crate::hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref())
-}
-
-/// An access key secret's HMAC keys for both signature versions, prepared once per key: each
-/// costs two SHA blocks and a copy of the secret to set up.
-pub struct VerifyingKeys {
+/// An access key secret's HMAC keys for both signature versions, prepared once per key (each
+/// costs two SHA blocks and a copy of the secret to set up): the server verifies with them, a
+/// client signs.
+pub struct HmacKeys {
     v3: hmac::Key,
     v1: hmac::Key,
 }
 
-impl VerifyingKeys {
-    pub fn new(secret: &[u8]) -> VerifyingKeys {
-        VerifyingKeys { v3: hmac::Key::new(hmac::HMAC_SHA256, secret), v1: v1_key(secret) }
+impl HmacKeys {
+    pub fn new(secret: &[u8]) -> HmacKeys {
+        HmacKeys { v3: hmac::Key::new(hmac::HMAC_SHA256, secret), v1: v1_key(secret) }
+    }
+
+    /// The hex V3 signature of a string to sign.
+    pub fn v3_signature(&self, string_to_sign: &str) -> String {
+        crate::hex(hmac::sign(&self.v3, string_to_sign.as_bytes()).as_ref())
+    }
+
+    /// The base64 V1 signature of a string to sign.
+    pub fn v1_signature(&self, string_to_sign: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(hmac::sign(&self.v1, string_to_sign.as_bytes()).as_ref())
     }
 }
 
-impl std::fmt::Debug for VerifyingKeys {
+impl std::fmt::Debug for HmacKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("VerifyingKeys([redacted])")
+        f.write_str("HmacKeys([redacted])")
     }
 }
 
 /// Constant-time check of a hex V3 signature.
-pub fn v3_verify(keys: &VerifyingKeys, string_to_sign: &str, signature_hex: &str) -> bool {
+pub fn v3_verify(keys: &HmacKeys, string_to_sign: &str, signature_hex: &str) -> bool {
     let mut tag = [0u8; 32];
     if !crate::unhex_into(signature_hex, &mut tag) {
         return false;
@@ -210,12 +260,31 @@ pub fn v3_verify(keys: &VerifyingKeys, string_to_sign: &str, signature_hex: &str
 // ------------------------------------------------------------------------------------------
 // V1
 
+/// How `pct(a)` and `pct(b)` compare, without encoding either. Equal bytes encode equally, so
+/// the first byte where they differ decides: `%XX` sorts before any unreserved character, two
+/// escapes sort by their hex digits (upper-case, so by the bytes' values), two unreserved
+/// characters by themselves; a string that runs out first is a prefix, and sorts first.
+fn pct_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let rank = |c: Option<&u8>| c.map(|&c| (unreserved(c), c));
+    rank(a.get(same)).cmp(&rank(b.get(same)))
+}
+
 /// `METHOD&%2F&pct(sorted pct(k)=pct(v) joined by &)`, over every parameter but `Signature`.
-pub fn v1_string_to_sign(method: &str, params: &[(String, String)]) -> String {
-    let mut pairs: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "Signature").map(|(k, v)| (pct(k), pct(v))).collect();
-    pairs.sort();
-    let canonical = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
-    format!("{method}&{}&{}", pct("/"), pct(&canonical))
+///
+/// Written into one buffer: pairs are sorted by their encoded forms without writing them, and
+/// each is encoded twice straight into the result. Building a string per pair, per join and per
+/// encoding cost some fifty allocations a request.
+pub fn v1_string_to_sign<K: AsRef<str>, V: AsRef<str>>(method: &str, params: &[(K, V)]) -> String {
+    let mut pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).filter(|(k, _)| *k != "Signature").collect();
+    pairs.sort_by(|a, b| pct_order(a.0, b.0).then_with(|| pct_order(a.1, b.1)));
+    let room: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut out = String::with_capacity(method.len() + 6 + room + room / 2);
+    out.push_str(method);
+    out.push_str("&%2F&");
+    push_pairs(&mut out, pairs, ["%26", "%3D"], push_pct_twice);
+    out
 }
 
 fn v1_key(secret: &[u8]) -> hmac::Key {
@@ -227,11 +296,7 @@ fn v1_key(secret: &[u8]) -> hmac::Key {
     key
 }
 
-pub fn v1_sign(secret: &[u8], string_to_sign: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(hmac::sign(&v1_key(secret), string_to_sign.as_bytes()).as_ref())
-}
-
-pub fn v1_verify(keys: &VerifyingKeys, string_to_sign: &str, signature_b64: &str) -> bool {
+pub fn v1_verify(keys: &HmacKeys, string_to_sign: &str, signature_b64: &str) -> bool {
     let Ok(tag) = base64::engine::general_purpose::STANDARD.decode(signature_b64) else { return false };
     hmac::verify(&keys.v1, string_to_sign.as_bytes(), &tag).is_ok()
 }
@@ -270,10 +335,10 @@ mod tests {
             KeyEncoding::Raw,
         );
         assert_eq!(sts, "ACS3-HMAC-SHA256\n76208e1dd35de70c64d85e16fb39cade1cb80b02bfd3b8eaf8e5b0f4f63dcba9");
-        assert_eq!(v3_sign(b"testsecret", &sts), a.signature);
-        let keys = VerifyingKeys::new(b"testsecret");
+        let keys = HmacKeys::new(b"testsecret");
+        assert_eq!(keys.v3_signature(&sts), a.signature);
         assert!(v3_verify(&keys, &sts, a.signature));
-        assert!(!v3_verify(&VerifyingKeys::new(b"wrongsecret"), &sts, a.signature));
+        assert!(!v3_verify(&HmacKeys::new(b"wrongsecret"), &sts, a.signature));
         assert!(!v3_verify(&keys, &sts, "zz"));
         assert!(!v3_verify(&keys, &sts, &a.signature[..62]), "a cut signature does not verify");
         assert!(!v3_verify(&keys, &sts, &a.signature.replace('b', "z")), "nor one that is not hex");
@@ -289,9 +354,9 @@ mod tests {
             sts,
             "POST&%2F&AccessKeyId%3Dtestid%26Action%3DGetSecretValue%26FetchExtendedConfig%3DTrue%26Format%3Djson%26SecretName%3Dmysecret%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3d29d668a3bafc3f8b44f785f31c6aac%26SignatureVersion%3D1.0%26Timestamp%3D2026-11-28T12%253A00%253A01Z%26Version%3D2016-01-20%26VersionStage%3DACSCurrent"
         );
-        let keys = VerifyingKeys::new(b"testsecret");
+        let keys = HmacKeys::new(b"testsecret");
         assert!(v1_verify(&keys, &sts, "VqLo/G/srQLUtG/xT14SctyJIt0="));
-        assert_eq!(v1_sign(b"testsecret", &sts), "VqLo/G/srQLUtG/xT14SctyJIt0=");
+        assert_eq!(keys.v1_signature(&sts), "VqLo/G/srQLUtG/xT14SctyJIt0=");
         assert!(!v1_verify(&keys, &sts, "not-base64!"));
     }
 
@@ -300,7 +365,7 @@ mod tests {
     fn v1_accepts_the_legacy_sdk_encoding() {
         let q = "SecretName=mysecret&SecretData=%7B%22AccountName%22%3A%22u%22%2C%22AccountPassword%22%3A%22a%20b%2Ac~d%22%7D&VersionId=v1&SecretType=Rds&ExtendedConfig=%7B%22SecretSubType%22%3A%20%22SingleUser%22%2C%20%22DBInstanceId%22%3A%20%22rm-abc%22%7D&EnableAutomaticRotation=True&RotationInterval=7d&Version=2016-01-20&Action=CreateSecret&Format=JSON&RegionId=cn-hangzhou&Timestamp=2026-11-28T11%3A56%3A04Z&SignatureMethod=HMAC-SHA1&SignatureType=&SignatureVersion=1.0&SignatureNonce=78f650c1126d2b8890c08b5a75767708&AccessKeyId=testid&Signature=ZSu2amE3t480OHWPaC%2Bbph%2Bbwc8%3D";
         let params = form_decode(q).unwrap();
-        assert!(v1_verify(&VerifyingKeys::new(b"testsecret"), &v1_string_to_sign("POST", &params), "ZSu2amE3t480OHWPaC+bph+bwc8="));
+        assert!(v1_verify(&HmacKeys::new(b"testsecret"), &v1_string_to_sign("POST", &params), "ZSu2amE3t480OHWPaC+bph+bwc8="));
     }
 
     #[test]
@@ -322,6 +387,10 @@ mod tests {
     #[test]
     fn form_decoding_handles_plus_and_rejects_bad_escapes() {
         assert_eq!(form_decode("a=x+y%2Az&b=").unwrap(), vec![("a".into(), "x y*z".into()), ("b".into(), "".into())]);
+        assert!(
+            matches!(form_decode("Action=GetSecretValue").unwrap()[0], (Cow::Borrowed(_), Cow::Borrowed(_))),
+            "nothing to decode, nothing copied"
+        );
         assert_eq!(form_decode("a=%zz"), None);
         assert_eq!(form_decode("a=%4"), None);
         assert_eq!(form_decode("a=%ff"), None);
@@ -332,7 +401,7 @@ mod tests {
         #[test]
         fn encode_then_decode_is_identity(k in "[ -~]{1,12}", v in "\\PC{0,24}") {
             let s = form_encode([(k.as_str(), v.as_str())]);
-            prop_assert_eq!(form_decode(&s).unwrap(), vec![(k, v)]);
+            prop_assert_eq!(form_decode(&s).unwrap(), vec![(Cow::from(k), Cow::from(v))]);
         }
 
         /// The canonical request written into one buffer is the one the plain definition gives
@@ -353,6 +422,20 @@ mod tests {
             let canonical = format!("POST\n/\n{canonical_query}\nhost:example\nx-acs-date:2026-11-29T00:00:00Z\n\nhost;x-acs-date\nabc");
             let plain = format!("{V3_ALGORITHM}\n{}", crate::sha256_hex(canonical.as_bytes()));
             prop_assert_eq!(v3_string_to_sign("POST", "", &query, &headers, header, "abc", enc), plain);
+        }
+
+        /// The V1 string to sign written into one buffer is the plain definition's: each pair
+        /// encoded, sorted, joined, and the whole encoded again.
+        #[test]
+        fn the_v1_string_to_sign_is_the_plain_definitions(
+            // Small alphabets, so that keys tie and `~`, `{` and ` ` sort differently encoded.
+            pairs in proptest::collection::vec(("[ab~{ !]{0,3}|Signature", "[ab~{ é]{0,3}|\\PC{0,8}"), 0..8),
+        ) {
+            let mut q: Vec<(String, String)> =
+                pairs.iter().filter(|(k, _)| k != "Signature").map(|(k, v)| (pct(k), pct(v))).collect();
+            q.sort();
+            let canonical = q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+            prop_assert_eq!(v1_string_to_sign("GET", &pairs), format!("GET&{}&{}", pct("/"), pct(&canonical)));
         }
 
         #[test]

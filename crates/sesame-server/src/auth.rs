@@ -7,6 +7,7 @@ use sesame_api::{Error, Timestamp};
 use sesame_core::identity::Credential;
 use sesame_core::{Caller, IdentityService};
 use sesame_crypto::sign::{self, KeyEncoding};
+use std::borrow::Cow;
 
 /// How far a request's timestamp may be from the server's clock, either way.
 pub const MAX_SKEW_SECS: i64 = 15 * 60;
@@ -15,9 +16,9 @@ pub struct SignedRequest<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub headers: &'a HeaderMap,
-    pub query: &'a [(String, String)],
+    pub query: &'a [(Cow<'a, str>, Cow<'a, str>)],
     /// Query plus form body, in arrival order (V1 signs both).
-    pub all_params: &'a [(String, String)],
+    pub all_params: &'a [(Cow<'a, str>, Cow<'a, str>)],
     pub body: &'a [u8],
     pub source_ip: &'a str,
 }
@@ -26,8 +27,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+fn param<'a>(params: &'a [(Cow<'_, str>, Cow<'_, str>)], name: &str) -> Option<&'a str> {
+    params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
 }
 
 fn check_timestamp(value: Option<&str>, now: Timestamp) -> Result<Timestamp, Error> {
