@@ -2,10 +2,14 @@
 //! inside the skew window.
 //!
 //! Each entry is a keyed 64-bit fingerprint of (access key id, nonce), filed under the second its
-//! window closes, so expired entries leave a second at a time and no request scans the set. Past
-//! the capacity, the earliest second is forgotten early and requests whose window closes in it or
-//! before are refused from then on: under a flood the accepted window narrows (at 20,000 requests
-//! a second it still holds the last 50 seconds); replays never get through.
+//! window closes, so expired entries leave in the order they expire and no request scans the set.
+//! Past the capacity, the earliest second is forgotten early and requests whose window closes in
+//! it or before are refused from then on: under a flood the accepted window narrows (at 20,000
+//! requests a second it still holds the last 50 seconds); replays never get through.
+//!
+//! A request removes at most a few entries, however many a second holds: removing a busy
+//! second's tens of thousands at once held every request behind the lock for milliseconds, once a
+//! second. The scheduler's purge removes the rest when the server is idle.
 //!
 //! The fingerprints are keyed with a random per-process key, so no one can aim two nonces at one
 //! fingerprint; by chance a fresh request is taken for a replay with odds of n / 2^64 (n entries).
@@ -16,6 +20,8 @@ use std::sync::Mutex;
 
 /// Bound on remembered nonces (about 40 MB at most).
 const CAPACITY: usize = 1_000_000;
+/// Entries a request removes at most: more than the one it adds, so the set keeps up.
+const REMOVALS_PER_REQUEST: usize = 8;
 
 /// What the cache says about a request's nonce.
 #[derive(Debug, PartialEq, Eq)]
@@ -70,22 +76,31 @@ impl Default for NonceCache {
 }
 
 impl Inner {
-    /// Drops every second whose windows have closed by `now`.
-    fn expire(&mut self, now: i64) {
-        while self.by_second.first_key_value().is_some_and(|(second, _)| *second <= now) {
-            if let Some((second, fps)) = self.by_second.pop_first() {
-                self.forget(second, fps);
+    /// Removes up to `budget` entries whose windows have closed by `now`, earliest first.
+    fn expire(&mut self, now: i64, budget: usize) {
+        for _ in 0..budget {
+            if self.by_second.first_key_value().is_none_or(|(second, _)| *second > now) || !self.forget_one() {
+                break;
             }
         }
     }
 
-    fn forget(&mut self, second: i64, fingerprints: Vec<u64>) {
-        for fp in fingerprints {
-            // Only the entry filed under this second (a fingerprint is filed once at a time).
-            if self.seen.get(&fp) == Some(&second) {
-                self.seen.remove(&fp);
-            }
+    /// Removes one entry of the earliest second, and the second once it is empty. `false` when
+    /// there is none.
+    fn forget_one(&mut self) -> bool {
+        let Some(mut first) = self.by_second.first_entry() else { return false };
+        let second = *first.key();
+        let fp = first.get_mut().pop();
+        if first.get().is_empty() {
+            first.remove();
         }
+        // Only the entry filed under this second (a fingerprint is filed once at a time).
+        if let Some(fp) = fp
+            && self.seen.get(&fp) == Some(&second)
+        {
+            self.seen.remove(&fp);
+        }
+        true
     }
 }
 
@@ -98,7 +113,7 @@ impl NonceCache {
     pub fn check_and_insert(&self, access_key_id: &str, nonce: &str, expires: i64, now: i64) -> Nonce {
         let fp = self.fingerprints.hash_one((access_key_id, nonce));
         let Ok(mut s) = self.inner.lock() else { return Nonce::TooOld };
-        s.expire(now);
+        s.expire(now, REMOVALS_PER_REQUEST);
         if expires <= s.floor {
             return Nonce::TooOld;
         }
@@ -107,10 +122,12 @@ impl NonceCache {
         }
         s.seen.insert(fp, expires);
         s.by_second.entry(expires).or_default().push(fp);
+        // Forgetting any of a second's entries early forgets the second: its requests are refused
+        // from now on, even those whose entries are still here.
         while s.seen.len() > self.capacity {
-            let Some((second, fps)) = s.by_second.pop_first() else { break };
+            let Some(second) = s.by_second.first_key_value().map(|(second, _)| *second) else { break };
             s.floor = s.floor.max(second);
-            s.forget(second, fps);
+            s.forget_one();
         }
         Nonce::Fresh
     }
@@ -118,7 +135,7 @@ impl NonceCache {
     /// Drops expired entries (the scheduler calls it, so an idle server lets go of them too).
     pub fn purge(&self, now: i64) {
         if let Ok(mut s) = self.inner.lock() {
-            s.expire(now);
+            s.expire(now, usize::MAX);
         }
     }
 
@@ -159,6 +176,21 @@ mod tests {
         assert_eq!(c.check_and_insert("ak", "e", 1_001, 101), Nonce::Fresh);
         assert_eq!(c.check_and_insert("ak", "b", 1_100, 101), Nonce::Replayed);
         assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn a_request_removes_only_a_few_expired_entries_and_the_purge_the_rest() {
+        let c = NonceCache::default();
+        for i in 0..5_000 {
+            assert_eq!(c.check_and_insert("ak", &i.to_string(), 100, 0), Nonce::Fresh);
+        }
+        // All 5,000 expired at 100; the next request removes a few of them, not all.
+        assert_eq!(c.check_and_insert("ak", "late", 1_000, 101), Nonce::Fresh);
+        assert_eq!(c.len(), 5_001 - REMOVALS_PER_REQUEST);
+        // An expired entry still in the set is no replay.
+        assert_eq!(c.check_and_insert("ak", "0", 1_000, 101), Nonce::Fresh);
+        c.purge(101);
+        assert_eq!(c.len(), 2, "only the two requests whose windows are open");
     }
 
     #[test]
