@@ -29,19 +29,29 @@ pub enum CryptoError {
     KeyLength,
 }
 
+pub(crate) const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+pub(crate) const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        push_hex(&mut s, *b, b"0123456789abcdef");
-    }
-    s
+    let mut out = vec![0; bytes.len() * 2];
+    write_hex(&mut out, bytes, HEX_LOWER);
+    ascii(&out).into_owned()
 }
 
-/// Appends one byte as two hex digits from `digits` (lower- or upper-case).
-pub(crate) fn push_hex(s: &mut String, byte: u8, digits: &[u8; 16]) {
-    s.push(char::from(digits[usize::from(byte >> 4)]));
-    s.push(char::from(digits[usize::from(byte & 0x0f)]));
+/// Writes `bytes` into `out` as two hex digits each from `digits` (lower- or upper-case), as far
+/// as `out` has room. Into bytes, then one string: a `String::push` per digit cost ten times as
+/// many instructions.
+pub(crate) fn write_hex(out: &mut [u8], bytes: &[u8], digits: &[u8; 16]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = digits[usize::from(b >> 4)];
+        pair[1] = digits[usize::from(b & 0x0f)];
+    }
+}
+
+/// Text this crate wrote as ASCII bytes (hex digits, dashes): borrowed, never replaced.
+pub(crate) fn ascii(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
 }
 
 fn hex_digit(c: u8) -> Option<u8> {

@@ -69,14 +69,12 @@ pub fn uuid() -> Result<String, CryptoError> {
     fill_id_bytes(&mut b)?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let mut s = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
-        }
-        crate::push_hex(&mut s, *byte, b"0123456789ABCDEF");
+    // 8-4-4-4-12 digits: each group's bytes and where its digits start.
+    let mut text = [b'-'; 36];
+    for (bytes, at) in [(0..4, 0), (4..6, 9), (6..8, 14), (8..10, 19), (10..16, 24)] {
+        crate::write_hex(&mut text[at..], &b[bytes], crate::HEX_UPPER);
     }
-    Ok(s)
+    Ok(crate::ascii(&text).into_owned())
 }
 
 /// 32 hex digits, as the SDKs' signature nonces.

@@ -11,8 +11,6 @@ use std::borrow::Cow;
 
 pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-
 /// RFC 3986's unreserved characters: `A-Z a-z 0-9 - _ . ~`.
 fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
@@ -42,8 +40,8 @@ fn push_escaped(out: &mut String, s: &str, escape: &str) {
             out.push(char::from(b));
         } else {
             out.push_str(escape);
-            out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
-            out.push(char::from(HEX_UPPER[usize::from(b & 15)]));
+            out.push(char::from(crate::HEX_UPPER[usize::from(b >> 4)]));
+            out.push(char::from(crate::HEX_UPPER[usize::from(b & 15)]));
         }
     }
 }
@@ -212,9 +210,9 @@ pub fn v3_string_to_sign<'a, K: AsRef<str>, V: AsRef<str>>(
     let mut out = String::with_capacity(V3_ALGORITHM.len() + 1 + 64);
     out.push_str(V3_ALGORITHM);
     out.push('\n');
-    for b in digest.as_ref() {
-        crate::push_hex(&mut out, *b, b"0123456789abcdef");
-    }
+    let mut hex = [0; 64];
+    crate::write_hex(&mut hex, digest.as_ref(), crate::HEX_LOWER);
+    out.push_str(&crate::ascii(&hex));
     out
 }
 
