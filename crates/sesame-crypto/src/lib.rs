@@ -36,7 +36,7 @@ pub(crate) const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 pub fn hex(bytes: &[u8]) -> String {
     let mut out = vec![0; bytes.len() * 2];
     write_hex(&mut out, bytes, HEX_LOWER);
-    ascii(&out).into_owned()
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Writes `bytes` into `out` as two hex digits each from `digits` (lower- or upper-case), as far
@@ -49,9 +49,9 @@ pub(crate) fn write_hex(out: &mut [u8], bytes: &[u8], digits: &[u8; 16]) {
     }
 }
 
-/// Text this crate wrote as ASCII bytes (hex digits, dashes): borrowed, never replaced.
-pub(crate) fn ascii(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+/// Text this crate wrote as ASCII bytes (hex digits, dashes), which is always UTF-8.
+pub(crate) fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 fn hex_digit(c: u8) -> Option<u8> {

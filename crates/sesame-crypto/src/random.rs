@@ -74,7 +74,7 @@ pub fn uuid() -> Result<String, CryptoError> {
     for (bytes, at) in [(0..4, 0), (4..6, 9), (6..8, 14), (8..10, 19), (10..16, 24)] {
         crate::write_hex(&mut text[at..], &b[bytes], crate::HEX_UPPER);
     }
-    Ok(crate::ascii(&text).into_owned())
+    Ok(crate::ascii(&text).to_owned())
 }
 
 /// 32 hex digits, as the SDKs' signature nonces.

@@ -212,7 +212,7 @@ pub fn v3_string_to_sign<'a, K: AsRef<str>, V: AsRef<str>>(
     out.push('\n');
     let mut hex = [0; 64];
     crate::write_hex(&mut hex, digest.as_ref(), crate::HEX_LOWER);
-    out.push_str(&crate::ascii(&hex));
+    out.push_str(crate::ascii(&hex));
     out
 }
 
