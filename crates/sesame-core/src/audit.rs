@@ -19,13 +19,13 @@ pub mod log;
 use crate::Deps;
 use crate::model::{AuditBlock, AuditChain, AuditRecord};
 use log::{Log, Resume};
-use serde::Serialize;
 use serde_json::{Map, Value};
 use sesame_api::Error;
 use sesame_api::error::Result;
 use sesame_api::ram::{AuditProblem, EventQuery, LookupAttribute, VerifyEventsResponse};
 use sesame_crypto::KeyMaterial;
 use sesame_crypto::mac::MacKey;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,19 +109,14 @@ pub struct RequestFacts<'a> {
 }
 
 /// An event as stored and as LookupEvents returns it (ActionTrail's field names).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct Event<'a> {
     acs_region: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     error_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     error_message: Option<&'a str>,
     event_id: &'a str,
     event_name: &'a str,
-    #[serde(serialize_with = "as_text")]
-    event_source: EventSource<'a>,
-    #[serde(serialize_with = "as_text")]
+    /// `(service, region)`, written `{service}.{region}.sesame`.
+    event_source: (&'a str, &'a str),
     event_time: sesame_api::Timestamp,
     event_type: &'static str,
     event_version: &'static str,
@@ -135,29 +130,95 @@ struct Event<'a> {
     user_identity: EventIdentity<'a>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct EventIdentity<'a> {
     access_key_id: &'a str,
     account_id: &'a str,
     principal_id: &'a str,
-    #[serde(rename = "type")]
     kind: &'static str,
     user_name: &'a str,
 }
 
-/// `{service}.{region}.sesame`, written where it is serialised.
-struct EventSource<'a>(&'a str, &'a str);
-
-impl std::fmt::Display for EventSource<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.sesame", self.0, self.1)
+impl Event<'_> {
+    /// Appends the event as JSON, its fields in alphabetical order as earlier events have them
+    /// (the form `serde_json` gives the same object).
+    ///
+    /// Written by hand: `serde_json` escapes every string byte by byte, the field names too, which
+    /// was a tenth of a GetSecretValue's instructions outside SHA-256.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"acsRegion\":");
+        json_str(out, self.acs_region);
+        if let Some(code) = self.error_code {
+            field(out, "errorCode", code);
+        }
+        if let Some(message) = self.error_message {
+            field(out, "errorMessage", message);
+        }
+        field(out, "eventId", self.event_id);
+        field(out, "eventName", self.event_name);
+        out.extend_from_slice(b",\"eventSource\":");
+        json_str_of(out, &[self.event_source.0, ".", self.event_source.1, ".sesame"]);
+        // ISO 8601 digits and separators: nothing to escape.
+        drop(write!(out, ",\"eventTime\":\"{}\"", self.event_time));
+        field(out, "eventType", self.event_type);
+        field(out, "eventVersion", self.event_version);
+        field(out, "requestId", self.request_id);
+        out.extend_from_slice(b",\"requestParameters\":{");
+        for (i, (name, value)) in self.request_parameters.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(out, name);
+            out.push(b':');
+            match value {
+                Value::String(text) => json_str(out, text),
+                // Writing into a `Vec` cannot fail.
+                other => drop(serde_json::to_writer(&mut *out, other)),
+            }
+        }
+        out.push(b'}');
+        field(out, "resourceName", self.resource_name);
+        field(out, "result", self.result);
+        field(out, "serviceName", self.service_name);
+        field(out, "sourceIpAddress", self.source_ip_address);
+        field(out, "userAgent", self.user_agent);
+        let who = &self.user_identity;
+        out.extend_from_slice(b",\"userIdentity\":{\"accessKeyId\":");
+        json_str(out, who.access_key_id);
+        field(out, "accountId", who.account_id);
+        field(out, "principalId", who.principal_id);
+        field(out, "type", who.kind);
+        field(out, "userName", who.user_name);
+        out.extend_from_slice(b"}}");
     }
 }
 
-/// Serialises a field as its text, written straight into the event (no string in between).
-fn as_text<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_str(v)
+/// Appends `,"name":` and the value as a JSON string; `name` needs no escaping.
+fn field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    json_str(out, value);
+}
+
+/// Appends `s` as a JSON string. Text with no quote, backslash or control character (nearly all)
+/// is copied as it is; the rest is escaped by `serde_json`.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    json_str_of(out, &[s]);
+}
+
+/// Appends the pieces, joined, as one JSON string.
+fn json_str_of(out: &mut Vec<u8>, pieces: &[&str]) {
+    let plain = |s: &&str| s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if pieces.iter().all(plain) {
+        out.push(b'"');
+        for piece in pieces {
+            out.extend_from_slice(piece.as_bytes());
+        }
+        out.push(b'"');
+    } else {
+        // Writing into a `Vec` cannot fail.
+        drop(serde_json::to_writer(&mut *out, &pieces.concat()));
+    }
 }
 
 pub struct AuditTrail {
@@ -255,15 +316,15 @@ impl AuditTrail {
         let event_id = sesame_crypto::random::uuid().unwrap_or_default();
         let result = if f.error.is_some() { "Failure" } else { "Success" };
         let resource = f.resource.unwrap_or_default();
-        // Serialised straight from borrowed fields: building a `Value` tree first cost a tenth of
-        // a GetSecretValue's time. Fields in alphabetical order, as earlier events have them.
+        // Written straight from borrowed fields: building a `Value` tree first cost a tenth of a
+        // GetSecretValue's time.
         let event = Event {
             acs_region: &realm.region,
             error_code: f.error.as_ref().map(|(code, _)| *code),
             error_message: f.error.as_ref().map(|(_, message)| message.as_str()),
             event_id: &event_id,
             event_name: f.action,
-            event_source: EventSource(f.service, &realm.region),
+            event_source: (f.service, &realm.region),
             event_time: sesame_api::Timestamp(f.time),
             event_type: "ApiCall",
             event_version: "1",
@@ -284,12 +345,7 @@ impl AuditTrail {
         };
         // Written straight into the entry, after the fields lookups filter on.
         let fields = [f.user.unwrap_or_default(), f.action, &resource, result, f.access_key_id];
-        log::encode_with(f.time, fields, |out| {
-            let start = out.len();
-            if serde_json::to_writer(&mut *out, &event).is_err() {
-                out.truncate(start);
-            }
-        })
+        log::encode_with(f.time, fields, |out| event.write_json(out))
     }
 
     /// Events matching a lookup, newest first, and the token of the next page: the segment
@@ -481,39 +537,109 @@ async fn indexer(deps: Deps, chain: Arc<Chain>, log: Arc<Log>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_event_writes_its_source_time_and_identity_as_actiontrail_names_them() {
-        let parameters = Map::from_iter([("SecretName".to_string(), Value::from("db/app"))]);
-        let event = Event {
-            acs_region: "local",
-            error_code: None,
-            error_message: None,
-            event_id: "e-1",
-            event_name: "GetSecretValue",
-            event_source: EventSource("kms", "local"),
+    fn sample<'a>(texts: [&'a str; 12], error: Option<(&'a str, &'a str)>, parameters: &'a Map<String, Value>) -> Event<'a> {
+        let [region, event_id, action, service, request_id, resource, ip, agent, key, account, principal, user] = texts;
+        Event {
+            acs_region: region,
+            error_code: error.map(|(code, _)| code),
+            error_message: error.map(|(_, message)| message),
+            event_id,
+            event_name: action,
+            event_source: (service, region),
             event_time: sesame_api::Timestamp(1_795_942_800),
             event_type: "ApiCall",
             event_version: "1",
-            request_id: "r-1",
-            request_parameters: &parameters,
-            resource_name: "acs:kms:local:1:secret/db/app",
-            result: "Success",
+            request_id,
+            request_parameters: parameters,
+            resource_name: resource,
+            result: if error.is_some() { "Failure" } else { "Success" },
             service_name: "Kms",
-            source_ip_address: "127.0.0.1",
-            user_agent: "test",
+            source_ip_address: ip,
+            user_agent: agent,
             user_identity: EventIdentity {
-                access_key_id: "LTAIkey",
-                account_id: "1",
-                principal_id: "1",
-                kind: "root-account",
-                user_name: "admin",
+                access_key_id: key,
+                account_id: account,
+                principal_id: principal,
+                kind: "ram-user",
+                user_name: user,
             },
-        };
-        let v: Value = serde_json::from_slice(&serde_json::to_vec(&event).unwrap()).unwrap();
+        }
+    }
+
+    /// The event as `serde_json` writes the same object (its maps sort their keys).
+    fn as_value(e: &Event<'_>) -> Value {
+        let mut v = serde_json::json!({
+            "acsRegion": e.acs_region,
+            "eventId": e.event_id,
+            "eventName": e.event_name,
+            "eventSource": format!("{}.{}.sesame", e.event_source.0, e.event_source.1),
+            "eventTime": e.event_time.to_string(),
+            "eventType": e.event_type,
+            "eventVersion": e.event_version,
+            "requestId": e.request_id,
+            "requestParameters": e.request_parameters,
+            "resourceName": e.resource_name,
+            "result": e.result,
+            "serviceName": e.service_name,
+            "sourceIpAddress": e.source_ip_address,
+            "userAgent": e.user_agent,
+            "userIdentity": {
+                "accessKeyId": e.user_identity.access_key_id,
+                "accountId": e.user_identity.account_id,
+                "principalId": e.user_identity.principal_id,
+                "type": e.user_identity.kind,
+                "userName": e.user_identity.user_name,
+            },
+        });
+        if let (Some(code), Some(message)) = (e.error_code, e.error_message) {
+            v["errorCode"] = code.into();
+            v["errorMessage"] = message.into();
+        }
+        v
+    }
+
+    #[test]
+    fn an_event_writes_its_source_time_and_identity_as_actiontrail_names_them() {
+        let parameters = Map::from_iter([("SecretName".to_string(), Value::from("db/app"))]);
+        let texts = [
+            "local",
+            "e-1",
+            "GetSecretValue",
+            "kms",
+            "r-1",
+            "acs:kms:local:1:secret/db/app",
+            "127.0.0.1",
+            "test",
+            "LTAIkey",
+            "1",
+            "1",
+            "admin",
+        ];
+        let mut out = Vec::new();
+        sample(texts, None, &parameters).write_json(&mut out);
+        let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["eventSource"], "kms.local.sesame");
         assert_eq!(v["eventTime"], "2026-11-29T09:00:00Z");
         assert_eq!(v["userIdentity"]["principalId"], "1");
+        assert_eq!(v["userIdentity"]["type"], "ram-user");
         assert_eq!(v["requestParameters"]["SecretName"], "db/app");
         assert!(v.get("errorCode").is_none());
+    }
+
+    proptest::proptest! {
+        /// The hand-written event is, byte for byte, what `serde_json` writes for the same object,
+        /// whatever its text holds (quotes, backslashes, control characters, any script).
+        #[test]
+        fn an_event_is_written_as_serde_json_writes_it(
+            texts in proptest::array::uniform12("\\PC{0,6}|[\"\\\\\u{0}-\u{1f}\u{7f}a/é]{0,4}"),
+            error in proptest::option::of(("[A-Za-z.]{1,12}", "\\PC{0,12}|[\"\\\\\n]{1,3}")),
+            parameters in proptest::collection::btree_map("\\PC{0,6}|[\"\\\\\t]{1,2}", "\\PC{0,8}|[\"\\\\\u{1}]{1,2}", 0..4),
+        ) {
+            let parameters: Map<String, Value> = parameters.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let event = sample(texts.each_ref().map(String::as_str), error.as_ref().map(|(c, m)| (c.as_str(), m.as_str())), &parameters);
+            let mut out = Vec::new();
+            event.write_json(&mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&as_value(&event)).unwrap());
+        }
     }
 }
