@@ -118,8 +118,6 @@ struct Event<'a> {
     /// `(service, region)`, written `{service}.{region}.sesame`.
     event_source: (&'a str, &'a str),
     event_time: sesame_api::Timestamp,
-    event_type: &'static str,
-    event_version: &'static str,
     request_id: &'a str,
     request_parameters: &'a Map<String, Value>,
     resource_name: &'a str,
@@ -159,8 +157,8 @@ impl Event<'_> {
         json_str_of(out, &[self.event_source.0, ".", self.event_source.1, ".sesame"]);
         // ISO 8601 digits and separators: nothing to escape.
         drop(write!(out, ",\"eventTime\":\"{}\"", self.event_time));
-        field(out, "eventType", self.event_type);
-        field(out, "eventVersion", self.event_version);
+        // Every event is an API call, of the one event version there is.
+        out.extend_from_slice(b",\"eventType\":\"ApiCall\",\"eventVersion\":\"1\"");
         field(out, "requestId", self.request_id);
         out.extend_from_slice(b",\"requestParameters\":{");
         for (i, (name, value)) in self.request_parameters.iter().enumerate() {
@@ -326,8 +324,6 @@ impl AuditTrail {
             event_name: f.action,
             event_source: (f.service, &realm.region),
             event_time: sesame_api::Timestamp(f.time),
-            event_type: "ApiCall",
-            event_version: "1",
             request_id: f.request_id,
             request_parameters: &f.parameters,
             resource_name: &resource,
@@ -547,8 +543,6 @@ mod tests {
             event_name: action,
             event_source: (service, region),
             event_time: sesame_api::Timestamp(1_795_942_800),
-            event_type: "ApiCall",
-            event_version: "1",
             request_id,
             request_parameters: parameters,
             resource_name: resource,
@@ -574,8 +568,8 @@ mod tests {
             "eventName": e.event_name,
             "eventSource": format!("{}.{}.sesame", e.event_source.0, e.event_source.1),
             "eventTime": e.event_time.to_string(),
-            "eventType": e.event_type,
-            "eventVersion": e.event_version,
+            "eventType": "ApiCall",
+            "eventVersion": "1",
             "requestId": e.request_id,
             "requestParameters": e.request_parameters,
             "resourceName": e.resource_name,

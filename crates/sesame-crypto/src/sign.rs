@@ -46,21 +46,27 @@ fn push_escaped(out: &mut String, s: &str, escape: &str) {
     }
 }
 
-/// Appends `k=v` pairs joined by `&`, or by the separators given, each side encoded by `encode`.
+/// Appends `k=v` pairs joined by `&`, or by the separators given, keys and values each written
+/// by their encoder.
 fn push_pairs<'a>(
     out: &mut String,
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     [and, equals]: [&str; 2],
-    encode: fn(&mut String, &str),
+    [encode_key, encode_value]: [fn(&mut String, &str); 2],
 ) {
     for (i, (k, v)) in pairs.into_iter().enumerate() {
         if i > 0 {
             out.push_str(and);
         }
-        encode(out, k);
+        encode_key(out, k);
         out.push_str(equals);
-        encode(out, v);
+        encode_value(out, v);
     }
+}
+
+/// Whether percent-encoding leaves `s` as it is.
+pub fn is_unreserved(s: &str) -> bool {
+    s.bytes().all(unreserved)
 }
 
 /// Decodes `application/x-www-form-urlencoded` (`+` is a space): borrowed when there is nothing
@@ -106,7 +112,7 @@ pub fn form_decode(s: &str) -> Option<Pairs<'_>> {
 /// signature canonicalises).
 pub fn form_encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::with_capacity(256);
-    push_pairs(&mut out, pairs, ["&", "="], push_pct);
+    push_pairs(&mut out, pairs, ["&", "="], [push_pct, push_pct]);
     out
 }
 
@@ -152,11 +158,6 @@ pub enum KeyEncoding {
     Encoded,
 }
 
-/// `s` as RFC 3986 percent-encoding writes it: borrowed when nothing needs encoding.
-fn pct_cow(s: &str) -> Cow<'_, str> {
-    if s.bytes().all(unreserved) { Cow::Borrowed(s) } else { Cow::Owned(pct(s)) }
-}
-
 /// The V3 string to sign. `query` is the decoded query; `header` looks a signed header up by
 /// lower-case name.
 ///
@@ -171,25 +172,16 @@ pub fn v3_string_to_sign<'a, K: AsRef<str>, V: AsRef<str>>(
     payload_sha256_hex: &str,
     key_encoding: KeyEncoding,
 ) -> String {
-    let mut q: Vec<(Cow<'_, str>, Cow<'_, str>)> = query
-        .iter()
-        .map(|(k, v)| (k.as_ref(), v.as_ref()))
-        .map(|(k, v)| (if key_encoding == KeyEncoding::Raw { Cow::Borrowed(k) } else { pct_cow(k) }, pct_cow(v)))
-        .collect();
-    q.sort();
     let mut canonical = String::with_capacity(512);
     canonical.push_str(method);
     canonical.push('\n');
     canonical.push_str(if path.is_empty() { "/" } else { path });
     canonical.push('\n');
-    for (i, (k, v)) in q.iter().enumerate() {
-        if i > 0 {
-            canonical.push('&');
-        }
-        canonical.push_str(k);
-        canonical.push('=');
-        canonical.push_str(v);
-    }
+    let push_key: fn(&mut String, &str) = match key_encoding {
+        KeyEncoding::Raw => String::push_str,
+        KeyEncoding::Encoded => push_pct,
+    };
+    push_pairs(&mut canonical, sorted_pairs(query, key_encoding, None), ["&", "="], [push_key, push_pct]);
     canonical.push('\n');
     for h in signed_headers {
         canonical.push_str(h);
@@ -269,19 +261,37 @@ fn pct_order(a: &str, b: &str) -> std::cmp::Ordering {
     rank(a.get(same)).cmp(&rank(b.get(same)))
 }
 
+/// The pairs, but `leave_out`'s, in the order both canonical forms list them: by key as it is
+/// written (raw or encoded), then by encoded value. Compared without encoding anything.
+fn sorted_pairs<'p, K: AsRef<str>, V: AsRef<str>>(
+    pairs: &'p [(K, V)],
+    keys: KeyEncoding,
+    leave_out: Option<&str>,
+) -> Vec<(&'p str, &'p str)> {
+    let mut sorted: Vec<(&str, &str)> =
+        pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).filter(|(k, _)| Some(*k) != leave_out).collect();
+    sorted.sort_by(|a, b| {
+        let by_key = match keys {
+            KeyEncoding::Raw => a.0.cmp(b.0),
+            KeyEncoding::Encoded => pct_order(a.0, b.0),
+        };
+        by_key.then_with(|| pct_order(a.1, b.1))
+    });
+    sorted
+}
+
 /// `METHOD&%2F&pct(sorted pct(k)=pct(v) joined by &)`, over every parameter but `Signature`.
 ///
 /// Written into one buffer: pairs are sorted by their encoded forms without writing them, and
 /// each is encoded twice straight into the result. Building a string per pair, per join and per
 /// encoding cost some fifty allocations a request.
 pub fn v1_string_to_sign<K: AsRef<str>, V: AsRef<str>>(method: &str, params: &[(K, V)]) -> String {
-    let mut pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).filter(|(k, _)| *k != "Signature").collect();
-    pairs.sort_by(|a, b| pct_order(a.0, b.0).then_with(|| pct_order(a.1, b.1)));
+    let pairs = sorted_pairs(params, KeyEncoding::Encoded, Some("Signature"));
     let room: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
     let mut out = String::with_capacity(method.len() + 6 + room + room / 2);
     out.push_str(method);
     out.push_str("&%2F&");
-    push_pairs(&mut out, pairs, ["%26", "%3D"], push_pct_twice);
+    push_pairs(&mut out, pairs, ["%26", "%3D"], [push_pct_twice, push_pct_twice]);
     out
 }
 

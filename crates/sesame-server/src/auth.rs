@@ -107,7 +107,7 @@ async fn verify_v3(
     };
     let ok = sign::v3_verify(&cred.keys, &string_to_sign(KeyEncoding::Raw), parsed.signature)
         // The tea SDK leaves query keys raw; a strict RFC 3986 signer encodes them.
-        || (req.query.iter().any(|(k, _)| sign::pct(k) != *k)
+        || (req.query.iter().any(|(k, _)| !sign::is_unreserved(k))
             && sign::v3_verify(&cred.keys, &string_to_sign(KeyEncoding::Encoded), parsed.signature));
     if !ok {
         return Err(Error::SignatureDoesNotMatch);

@@ -106,7 +106,7 @@ where
             let form = form_decode(text).ok_or_else(|| Error::invalid("body", "is not valid application/x-www-form-urlencoded data"))?;
             all.to_mut().extend(form);
         }
-        let params = Params::from_pairs(all.iter().cloned());
+        let params = Params::from_pairs(all.iter().map(|(k, v)| (&**k, &**v)));
         format = Format::negotiate(params.optional("Format"), headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
         action = header_or_param(&headers, "x-acs-action", &params, "Action").unwrap_or_default();
         audit_params = actions::audit_parameters(&params);

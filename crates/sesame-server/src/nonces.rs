@@ -79,16 +79,21 @@ impl Inner {
     /// Removes up to `budget` entries whose windows have closed by `now`, earliest first.
     fn expire(&mut self, now: i64, budget: usize) {
         for _ in 0..budget {
-            if self.by_second.first_key_value().is_none_or(|(second, _)| *second > now) || !self.forget_one() {
+            if self.earliest().is_none_or(|second| second > now) {
                 break;
             }
+            self.forget_one();
         }
     }
 
-    /// Removes one entry of the earliest second, and the second once it is empty. `false` when
-    /// there is none.
-    fn forget_one(&mut self) -> bool {
-        let Some(mut first) = self.by_second.first_entry() else { return false };
+    /// The earliest second that still has entries.
+    fn earliest(&self) -> Option<i64> {
+        self.by_second.first_key_value().map(|(second, _)| *second)
+    }
+
+    /// Removes one entry of the earliest second, and the second once it is empty.
+    fn forget_one(&mut self) {
+        let Some(mut first) = self.by_second.first_entry() else { return };
         let second = *first.key();
         let fp = first.get_mut().pop();
         if first.get().is_empty() {
@@ -100,7 +105,6 @@ impl Inner {
         {
             self.seen.remove(&fp);
         }
-        true
     }
 }
 
@@ -125,7 +129,7 @@ impl NonceCache {
         // Forgetting any of a second's entries early forgets the second: its requests are refused
         // from now on, even those whose entries are still here.
         while s.seen.len() > self.capacity {
-            let Some(second) = s.by_second.first_key_value().map(|(second, _)| *second) else { break };
+            let Some(second) = s.earliest() else { break };
             s.floor = s.floor.max(second);
             s.forget_one();
         }
