@@ -3,8 +3,10 @@
 //! * V3 `ACS3-HMAC-SHA256`: the tea SDK's default (reference §1.4).
 //! * V1 `HMAC-SHA1` "RPC signature": the legacy SDKs and the secrets clients (reference §1.5).
 //!
-//! Verification recomputes the MAC with `ring::hmac::verify`, which compares in constant time.
+//! Verification recomputes the MAC and compares it in constant time (`ring::hmac::verify` for
+//! V3, `hmac::Mac::verify_slice` for V1).
 
+use ::hmac::Mac;
 use base64::Engine;
 use ring::hmac;
 use std::borrow::Cow;
@@ -211,10 +213,16 @@ pub fn v3_string_to_sign<'a, K: AsRef<str>, V: AsRef<str>>(
 /// An access key secret's HMAC keys for both signature versions, prepared once per key (each
 /// costs two SHA blocks and a copy of the secret to set up): the server verifies with them, a
 /// client signs.
+///
+/// V1's HMAC-SHA1 is RustCrypto's, not ring's: ring computes SHA-1 in portable code, four times
+/// slower than the SHA extensions this one uses where the processor has them (1.10 µs against
+/// 0.28 µs for a GetSecretValue's string to sign, finding 41).
 pub struct HmacKeys {
     v3: hmac::Key,
-    v1: hmac::Key,
+    v1: HmacSha1,
 }
+
+type HmacSha1 = ::hmac::Hmac<sha1::Sha1>;
 
 impl HmacKeys {
     pub fn new(secret: &[u8]) -> HmacKeys {
@@ -228,7 +236,13 @@ impl HmacKeys {
 
     /// The base64 V1 signature of a string to sign.
     pub fn v1_signature(&self, string_to_sign: &str) -> String {
-        base64::engine::general_purpose::STANDARD.encode(hmac::sign(&self.v1, string_to_sign.as_bytes()).as_ref())
+        base64::engine::general_purpose::STANDARD.encode(self.v1_mac(string_to_sign).finalize().into_bytes())
+    }
+
+    fn v1_mac(&self, string_to_sign: &str) -> HmacSha1 {
+        let mut mac = self.v1.clone();
+        mac.update(string_to_sign.as_bytes());
+        mac
     }
 }
 
@@ -295,18 +309,19 @@ pub fn v1_string_to_sign<K: AsRef<str>, V: AsRef<str>>(method: &str, params: &[(
     out
 }
 
-fn v1_key(secret: &[u8]) -> hmac::Key {
+fn v1_key(secret: &[u8]) -> HmacSha1 {
     let mut k = Vec::with_capacity(secret.len() + 1);
     k.extend_from_slice(secret);
     k.push(b'&');
-    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &k);
+    let key = HmacSha1::new_from_slice(&k).expect("HMAC takes a key of any length (a long one is hashed first)");
     zeroize::Zeroize::zeroize(&mut k);
     key
 }
 
 pub fn v1_verify(keys: &HmacKeys, string_to_sign: &str, signature_b64: &str) -> bool {
     let Ok(tag) = base64::engine::general_purpose::STANDARD.decode(signature_b64) else { return false };
-    hmac::verify(&keys.v1, string_to_sign.as_bytes(), &tag).is_ok()
+    // A constant-time comparison (`subtle`).
+    keys.v1_mac(string_to_sign).verify_slice(&tag).is_ok()
 }
 
 #[cfg(test)]
@@ -366,6 +381,25 @@ mod tests {
         assert!(v1_verify(&keys, &sts, "VqLo/G/srQLUtG/xT14SctyJIt0="));
         assert_eq!(keys.v1_signature(&sts), "VqLo/G/srQLUtG/xT14SctyJIt0=");
         assert!(!v1_verify(&keys, &sts, "not-base64!"));
+        // A tag one bit off, one cut short, and the right tag under another secret.
+        assert!(!v1_verify(&keys, &sts, "WqLo/G/srQLUtG/xT14SctyJIt0="));
+        assert!(!v1_verify(&keys, &sts, "VqLo/G/srQLUtG/xT14Sct=="));
+        assert!(!v1_verify(&HmacKeys::new(b"testsecreT"), &sts, "VqLo/G/srQLUtG/xT14SctyJIt0="));
+    }
+
+    proptest! {
+        /// V1's HMAC-SHA1 is the one ring computes, for secrets longer than a block too (they
+        /// are hashed first).
+        #[test]
+        fn the_v1_mac_is_hmac_sha1(secret in proptest::collection::vec(any::<u8>(), 0..100), text in ".{0,300}") {
+            let mut key = secret.clone();
+            key.push(b'&');
+            let ring_key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key);
+            let expected = base64::engine::general_purpose::STANDARD.encode(hmac::sign(&ring_key, text.as_bytes()));
+            let keys = HmacKeys::new(&secret);
+            prop_assert_eq!(keys.v1_signature(&text), expected.clone());
+            prop_assert!(v1_verify(&keys, &text, &expected));
+        }
     }
 
     /// The legacy SDK's CreateSecret of reference §1.5: `%20` for spaces, empty SignatureType.
