@@ -110,13 +110,13 @@ pub type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 /// Splits and decodes a query string or form body into pairs, keeping order.
 pub fn form_decode(s: &str) -> Option<Pairs<'_>> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((form_decode_component(k)?, form_decode_component(v)?))
-        })
-        .collect()
+    // Sized once: a V1 request has 14 pairs, and growing the vector cost two reallocations.
+    let mut pairs = Vec::with_capacity(s.bytes().fold(1, |n, b| n + usize::from(b == b'&')));
+    for pair in s.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        pairs.push((form_decode_component(k)?, form_decode_component(v)?));
+    }
+    Some(pairs)
 }
 
 /// Encodes pairs as a query string (RFC 3986, so it is both valid form encoding and what the
