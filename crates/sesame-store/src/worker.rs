@@ -48,6 +48,11 @@ impl Worker {
         Ok(Worker { jobs, conn, thread: Some(thread) })
     }
 
+    /// Queues `f` after the jobs queued before it, and does not wait for it.
+    pub fn queue(&self, f: impl FnOnce(&mut Connection) + Send + 'static) -> Result<(), Stopped> {
+        self.jobs.send(Box::new(f)).map_err(|_| Stopped)
+    }
+
     /// Runs `f` at once on the calling thread when no job holds the connection; otherwise queues
     /// it as [`Worker::run`] does. Only for short jobs that depend on no job queued before them
     /// (they may run first): the caller's thread, a runtime thread, is blocked while `f` runs.
