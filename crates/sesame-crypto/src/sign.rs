@@ -41,17 +41,21 @@ fn push_pct_twice(out: &mut String, s: &str) {
 /// request (the whole string to sign goes through it). Unreserved bytes are ASCII, so a run ends
 /// where a character starts, and each reserved character is escaped whole.
 fn push_escaped(out: &mut String, s: &str, escape: &str) {
+    let escaped = |out: &mut String, b: u8| {
+        out.push_str(escape);
+        out.push(char::from(crate::HEX_UPPER[usize::from(b >> 4)]));
+        out.push(char::from(crate::HEX_UPPER[usize::from(b & 15)]));
+    };
     let mut rest = s;
     while let Some(i) = rest.bytes().position(|b| !unreserved(b)) {
-        let Some((run, tail)) = rest.split_at_checked(i) else { break };
+        let Some((run, c, tail)) = rest.split_at_checked(i).and_then(|(run, tail)| Some((run, tail.chars().next()?, tail))) else {
+            // Not reached (see above); byte by byte is right whatever the text.
+            rest.bytes().for_each(|b| if unreserved(b) { out.push(char::from(b)) } else { escaped(out, b) });
+            return;
+        };
         out.push_str(run);
-        let Some(c) = tail.chars().next() else { break };
         let mut utf8 = [0; 4];
-        for &b in c.encode_utf8(&mut utf8).as_bytes() {
-            out.push_str(escape);
-            out.push(char::from(crate::HEX_UPPER[usize::from(b >> 4)]));
-            out.push(char::from(crate::HEX_UPPER[usize::from(b & 15)]));
-        }
+        c.encode_utf8(&mut utf8).bytes().for_each(|b| escaped(out, b));
         rest = tail.get(c.len_utf8()..).unwrap_or_default();
     }
     out.push_str(rest);
@@ -390,7 +394,7 @@ mod tests {
         assert!(v1_verify(&keys, &sts, "VqLo/G/srQLUtG/xT14SctyJIt0="));
         assert_eq!(keys.v1_signature(&sts), "VqLo/G/srQLUtG/xT14SctyJIt0=");
         assert!(!v1_verify(&keys, &sts, "not-base64!"));
-        // A tag one bit off, one cut short, and the right tag under another secret.
+        // A tag with its first byte changed, one cut short, and the right tag under another secret.
         assert!(!v1_verify(&keys, &sts, "WqLo/G/srQLUtG/xT14SctyJIt0="));
         assert!(!v1_verify(&keys, &sts, "VqLo/G/srQLUtG/xT14Sct=="));
         assert!(!v1_verify(&HmacKeys::new(b"testsecreT"), &sts, "VqLo/G/srQLUtG/xT14SctyJIt0="));

@@ -220,13 +220,7 @@ impl DmsStore {
     /// queued before it. Every [`CHECKPOINT_EVERY`]-th script queues a checkpoint on the store's
     /// thread.
     pub async fn audit(&self, entries: Vec<(i64, AuditEntry)>) -> Result<(), Error> {
-        if self.recorded.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1 {
-            // A passive checkpoint waits for nobody; one that fails leaves the log to the next.
-            let _ = self.conn.queue(|c| {
-                let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            });
-        }
-        self.with_here_if_free(move |c| {
+        let recorded = self.with_here_if_free(move |c| {
             let tx = c.transaction()?;
             // Prepared once per connection: every statement run through DMS comes here.
             let mut insert = tx.prepare_cached(
@@ -254,7 +248,15 @@ impl DmsStore {
             drop(insert);
             tx.commit()
         })
-        .await
+        .await;
+        // After the commit, so that this statement does not wait for it.
+        if self.recorded.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1 {
+            // A passive checkpoint waits for nobody; one that fails leaves the log to the next.
+            let _ = self.conn.queue(|c| {
+                let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            });
+        }
+        recorded
     }
 
     /// Entries matching the query, newest first, and the total count.
