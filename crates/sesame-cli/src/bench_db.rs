@@ -124,7 +124,8 @@ pub async fn rotation(a: DbArgs, mut report: Report) -> Result<()> {
     Ok(())
 }
 
-pub async fn dms_logon(a: DbArgs, mut report: Report) -> Result<()> {
+pub async fn dms_logon(args: crate::bench::DmsLogonArgs, mut report: Report) -> Result<()> {
+    let (a, pause) = (args.db, Duration::from_millis(args.pause_ms));
     let s = setup(&a)?;
     let (_server, c) = start_server()?;
     let engine = sesame_engines::connect(s.target.clone())?;
@@ -181,10 +182,13 @@ pub async fn dms_logon(a: DbArgs, mut report: Report) -> Result<()> {
                 _ => call.push(one_call().await?),
             }
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
     }
     let (through, direct, call) = (summarize(through), summarize(direct), summarize(call));
     setup_line(&mut report, &a, &s);
+    report.put(&["benchmark", "pause_ms"], json!(args.pause_ms), || format!("{} ms between rounds", args.pause_ms));
     timing(&mut report, &["dms"], "logon + SELECT 1 through DMS (KMS secret)", through);
     timing(&mut report, &["direct"], "direct logon + SELECT 1 (plaintext)", direct);
     timing(&mut report, &["one_call"], "one signed DMS call, no database", call);

@@ -52,6 +52,7 @@ fn the_scale_benchmark_seeds_measures_both_sizes_and_prints_ratios() {
 fn the_dms_logon_benchmark_times_dms_the_direct_logon_and_one_call_and_prints_the_floor() {
     let stdout = bench(&["dms-logon", "--engine", "mariadb", "--admin-user", "root", "--database", "test", "--rounds", "3"]);
     assert!(stdout.contains("3 rounds on MariaDB"), "{stdout}");
+    assert!(stdout.contains("5 ms between rounds"), "{stdout}");
     let mean = |label: &str| {
         stdout
             .lines()
@@ -64,6 +65,10 @@ fn the_dms_logon_benchmark_times_dms_the_direct_logon_and_one_call_and_prints_th
         assert!(mean(label).is_some_and(|ms| ms > 0.0), "no mean for {label:?} in {stdout}");
     }
     assert!(stdout.contains("ratio (mean)") && stdout.contains("floor: (direct + one call) / direct"), "{stdout}");
+    let busy =
+        bench_json(&["dms-logon", "--engine", "mariadb", "--admin-user", "root", "--database", "test", "--rounds", "3", "--pause-ms", "0"]);
+    assert_eq!(busy["benchmark"]["pause_ms"], 0, "{busy}");
+    assert!(busy["floor"].as_f64().is_some_and(|x| x > 1.0), "{busy}");
 }
 
 /// `bench … --output json`: one document on stdout, the figures under stable names.
