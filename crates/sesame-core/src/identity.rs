@@ -54,8 +54,8 @@ pub struct NewAccessKey {
 /// What the gateway needs to check a signature.
 #[derive(Debug)]
 pub struct Credential {
-    pub id: String,
-    pub user: String,
+    pub id: Arc<str>,
+    pub user: Arc<str>,
     pub enabled: bool,
     pub secret: SecretKey,
     /// The secret's HMAC keys, prepared once for every request it signs.
@@ -65,7 +65,7 @@ pub struct Credential {
 impl Credential {
     fn new(id: String, user: String, enabled: bool, secret: SecretKey) -> Credential {
         let keys = HmacKeys::new(secret.expose_secret().as_bytes());
-        Credential { id, user, enabled, secret, keys }
+        Credential { id: id.into(), user: user.into(), enabled, secret, keys }
     }
 }
 
@@ -178,7 +178,7 @@ impl IdentityService {
 
     async fn run(&self, ctx: &Ctx, req: RamRequest, _grant: Grant) -> Result<Value> {
         let store = &self.deps.store;
-        let caller_or = |u: Option<String>| u.unwrap_or_else(|| ctx.caller.user.clone());
+        let caller_or = |u: Option<String>| u.unwrap_or_else(|| ctx.caller.user.to_string());
         match req {
             RamRequest::CreateUser { name, display_name, comments } => {
                 let u = User { name: name.clone(), display_name, comments, created: self.deps.clock.now() };

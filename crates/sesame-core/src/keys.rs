@@ -306,7 +306,7 @@ impl KeyService {
             instance_id,
             description: r.description,
             state: KeyState::Enabled,
-            creator: ctx.caller.user.clone(),
+            creator: ctx.caller.user.to_string(),
             created: now,
             delete_date: None,
             primary_version: version.id.clone(),

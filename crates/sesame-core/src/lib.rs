@@ -59,12 +59,13 @@ impl Realm {
     }
 }
 
-/// Who is calling and from where, established by the gateway's authentication.
+/// Who is calling and from where, established by the gateway's authentication. Shared text:
+/// a request copies these into its context and its audit event, and each copy was an allocation.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub access_key_id: String,
-    pub user: String,
-    pub source_ip: String,
+    pub access_key_id: std::sync::Arc<str>,
+    pub user: std::sync::Arc<str>,
+    pub source_ip: std::sync::Arc<str>,
 }
 
 /// What every service call needs besides its request.

@@ -598,7 +598,7 @@ impl SecretService {
             key_id: key.id.clone(),
             description: r.description,
             extended_config: extended_config.clone(),
-            creator: ctx.caller.user.clone(),
+            creator: ctx.caller.user.to_string(),
             created: now,
             updated: now,
             planned_delete: None,

@@ -452,7 +452,7 @@ impl DmsService {
     ) -> AuditEntry {
         AuditEntry {
             op_time: String::new(),
-            user_name: ctx.caller.user.clone(),
+            user_name: ctx.caller.user.to_string(),
             instance_id: i.id,
             instance_name: i.alias.clone(),
             schema_name: i.database.clone(),

@@ -20,7 +20,7 @@ pub struct SignedRequest<'a> {
     /// Query plus form body, in arrival order (V1 signs both).
     pub all_params: &'a [(Cow<'a, str>, Cow<'a, str>)],
     pub body: &'a [u8],
-    pub source_ip: &'a str,
+    pub source_ip: &'a std::sync::Arc<str>,
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -74,7 +74,7 @@ pub async fn authenticate(
             )));
         }
     }
-    Ok(Caller { access_key_id: cred.id.clone(), user: cred.user.clone(), source_ip: req.source_ip.to_string() })
+    Ok(Caller { access_key_id: cred.id.clone(), user: cred.user.clone(), source_ip: req.source_ip.clone() })
 }
 
 const V3_REQUIRED_SIGNED: [&str; 4] = ["host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"];

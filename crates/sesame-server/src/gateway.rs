@@ -51,7 +51,7 @@ impl sesame_client::Transport for LocalApi {
     fn deliver(&self, request: Request<Full<Bytes>>) -> sesame_client::Delivery<'_> {
         Box::pin(async move {
             let app = self.app.get().and_then(Weak::upgrade).ok_or_else(|| "the server is not running".to_string())?;
-            let response = handle(app, LOCAL_PEER, request).await;
+            let response = handle(app, LOCAL_PEER.ip().to_string().into(), request).await;
             let status = response.status().as_u16();
             let body = match response.into_body().collect().await {
                 Ok(collected) => collected.to_bytes(),
@@ -69,10 +69,11 @@ pub struct AppState {
     pub nonces: NonceCache,
 }
 
-/// Answers one request on a connection from `peer`. hyper calls this directly: there is one
-/// endpoint and nothing to route by path, and a router would box every request's future (about
-/// 4 KiB, past the allocator's per-thread cache).
-pub async fn handle<B>(app: Arc<AppState>, peer: SocketAddr, request: Request<B>) -> Response<Full<Bytes>>
+/// Answers one request on a connection from `source_ip` (the peer's address as text, made once
+/// per connection). hyper calls this directly: there is one endpoint and nothing to route by path,
+/// and a router would box every request's future (about 4 KiB, past the allocator's per-thread
+/// cache).
+pub async fn handle<B>(app: Arc<AppState>, source_ip: Arc<str>, request: Request<B>) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -81,13 +82,12 @@ where
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let request_id = sesame_crypto::random::uuid().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into());
-    let source_ip = peer.ip().to_string();
     let mut format = Format::negotiate(None, headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let mut action = String::new();
-    let mut access_key = String::new();
+    let mut access_key: Arc<str> = Arc::from("");
     // What the audit event records, filled in as the request is understood.
     let mut service = "";
-    let mut user: Option<String> = None;
+    let mut user: Option<Arc<str>> = None;
     let mut audit_params = serde_json::Map::new();
     let mut resource = None;
 
@@ -128,7 +128,7 @@ where
             Ok(caller) => caller,
             Err(e) => {
                 // A failed authentication is audited under the key the request claims.
-                access_key = claimed_access_key(&headers, &params);
+                access_key = claimed_access_key(&headers, &params).into();
                 return Err(e);
             }
         };

@@ -177,7 +177,7 @@ async fn start_dms(
             let loopback = if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr };
             let config = sesame_client::ClientConfig {
                 endpoint: format!("http://{loopback}"),
-                access_key_id: key.id.clone(),
+                access_key_id: key.id.to_string(),
                 access_key_secret: secrecy::SecretString::from(key.secret.expose_secret().to_string()),
                 ca_file: None,
                 insecure: false,
@@ -218,9 +218,10 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let source_ip: Arc<str> = peer.ip().to_string().into();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(gateway::handle(app, peer, req).await) }
+            let (app, source_ip) = (app.clone(), source_ip.clone());
+            async move { Ok::<_, std::convert::Infallible>(gateway::handle(app, source_ip, req).await) }
         });
         match &acceptor {
             None => {
