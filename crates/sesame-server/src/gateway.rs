@@ -20,7 +20,7 @@ use sesame_core::audit::RequestFacts;
 use sesame_core::{Ctx, Services};
 use sesame_crypto::sign::form_decode;
 use sesame_dms::DmsService;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
@@ -32,13 +32,17 @@ pub const HOST_ID: &str = "sesame";
 /// This server's API for a client in its own process (DMS): each request goes through
 /// [`handle`] as one from a loopback connection would, signature, nonce, authorization and audit
 /// included, without the connection and its two hand-offs between threads each way.
-#[derive(Default)]
 pub struct LocalApi {
     app: OnceLock<Weak<AppState>>,
+    /// The address an in-process request is audited from, as it was when it came over loopback.
+    source_ip: Arc<str>,
 }
 
-/// The address an in-process request is audited from, as it was when it came over loopback.
-const LOCAL_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+impl Default for LocalApi {
+    fn default() -> Self {
+        LocalApi { app: OnceLock::new(), source_ip: Ipv4Addr::LOCALHOST.to_string().into() }
+    }
+}
 
 impl LocalApi {
     /// Points the calls at `app` once it exists (it holds the client that holds this).
@@ -51,7 +55,7 @@ impl sesame_client::Transport for LocalApi {
     fn deliver(&self, request: Request<Full<Bytes>>) -> sesame_client::Delivery<'_> {
         Box::pin(async move {
             let app = self.app.get().and_then(Weak::upgrade).ok_or_else(|| "the server is not running".to_string())?;
-            let response = handle(app, LOCAL_PEER.ip().to_string().into(), request).await;
+            let response = handle(app, self.source_ip.clone(), request).await;
             let status = response.status().as_u16();
             let body = match response.into_body().collect().await {
                 Ok(collected) => collected.to_bytes(),
@@ -84,7 +88,7 @@ where
     let request_id = sesame_crypto::random::uuid().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into());
     let mut format = Format::negotiate(None, headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let mut action = String::new();
-    let mut access_key: Arc<str> = Arc::from("");
+    let mut access_key: Option<Arc<str>> = None;
     // What the audit event records, filled in as the request is understood.
     let mut service = "";
     let mut user: Option<Arc<str>> = None;
@@ -128,11 +132,11 @@ where
             Ok(caller) => caller,
             Err(e) => {
                 // A failed authentication is audited under the key the request claims.
-                access_key = claimed_access_key(&headers, &params).into();
+                access_key = Some(claimed_access_key(&headers, &params).into());
                 return Err(e);
             }
         };
-        access_key = caller.access_key_id.clone();
+        access_key = Some(caller.access_key_id.clone());
         user = Some(caller.user.clone());
 
         if version.is_empty() {
@@ -152,7 +156,7 @@ where
         time: app.services.deps.clock.now().seconds(),
         service,
         action: &action,
-        access_key_id: &access_key,
+        access_key_id: access_key.as_deref().unwrap_or_default(),
         user: user.as_deref(),
         source_ip: &source_ip,
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map_or("", |a| &a[..a.floor_char_boundary(256)]),
@@ -176,7 +180,7 @@ where
     tracing::info!(
         request_id = %request_id,
         action = %action,
-        access_key = %access_key,
+        access_key = %access_key.as_deref().unwrap_or_default(),
         source_ip = %source_ip,
         status = rendered.status,
         micros = started.elapsed().as_micros() as u64,
