@@ -2,7 +2,7 @@
 //! HMAC-SHA1 (V1) from the `Signature` parameter; then clock skew and nonce replay.
 
 use crate::nonces::{Nonce, NonceCache};
-use hyper::header::HeaderMap;
+use hyper::header::{AUTHORIZATION, HeaderMap, HeaderName};
 use sesame_api::{Error, Timestamp};
 use sesame_core::identity::Credential;
 use sesame_core::{Caller, IdentityService};
@@ -23,8 +23,23 @@ pub struct SignedRequest<'a> {
     pub source_ip: &'a std::sync::Arc<str>,
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The request headers of the V3 signature that the server reads by name. Named once, as
+/// constants: a lookup by `&str` parses and checks the name on every call.
+pub const X_ACS_ACTION: HeaderName = HeaderName::from_static("x-acs-action");
+pub const X_ACS_VERSION: HeaderName = HeaderName::from_static("x-acs-version");
+const X_ACS_DATE: HeaderName = HeaderName::from_static("x-acs-date");
+const X_ACS_SIGNATURE_NONCE: HeaderName = HeaderName::from_static("x-acs-signature-nonce");
+const X_ACS_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-acs-content-sha256");
+
+fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A signed header's first value by the lower-case name the `Authorization` header lists. The
+/// names come from the request, so they are matched against the few headers it has rather than
+/// parsed into header names for a lookup each.
+fn signed_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.as_str() == name).and_then(|(_, v)| v.to_str().ok())
 }
 
 fn param<'a>(params: &'a [(Cow<'_, str>, Cow<'_, str>)], name: &str) -> Option<&'a str> {
@@ -55,7 +70,7 @@ pub async fn authenticate(
     nonces: &NonceCache,
     now: Timestamp,
 ) -> Result<Caller, Error> {
-    let (cred, ts, nonce) = if let Some(auth) = header(req.headers, "authorization") {
+    let (cred, ts, nonce) = if let Some(auth) = header(req.headers, &AUTHORIZATION) {
         verify_v3(req, auth, identity, now).await?
     } else if param(req.all_params, "Signature").is_some() {
         verify_v1(req, identity, now).await?
@@ -93,17 +108,25 @@ async fn verify_v3(
             return Err(Error::IncompleteSignature(format!("SignedHeaders must include {required}")));
         }
     }
-    let payload_hash = header(req.headers, "x-acs-content-sha256").unwrap_or_default();
+    let payload_hash = header(req.headers, &X_ACS_CONTENT_SHA256).unwrap_or_default();
     if !sesame_crypto::is_sha256_hex_of(payload_hash, req.body) {
         return Err(Error::IncompleteSignature("x-acs-content-sha256 is not the SHA-256 of the request body".into()));
     }
-    let ts = check_timestamp(header(req.headers, "x-acs-date"), now)?;
-    let nonce = header(req.headers, "x-acs-signature-nonce")
+    let ts = check_timestamp(header(req.headers, &X_ACS_DATE), now)?;
+    let nonce = header(req.headers, &X_ACS_SIGNATURE_NONCE)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| Error::IncompleteSignature("x-acs-signature-nonce is empty".into()))?;
     let cred = credential(identity, parsed.access_key_id).await?;
     let string_to_sign = |enc| {
-        sign::v3_string_to_sign(req.method, req.path, req.query, &parsed.signed_headers, |h| header(req.headers, h), payload_hash, enc)
+        sign::v3_string_to_sign(
+            req.method,
+            req.path,
+            req.query,
+            &parsed.signed_headers,
+            |h| signed_header(req.headers, h),
+            payload_hash,
+            enc,
+        )
     };
     let ok = sign::v3_verify(&cred.keys, &string_to_sign(KeyEncoding::Raw), parsed.signature)
         // The tea SDK leaves query keys raw; a strict RFC 3986 signer encodes them.
