@@ -270,3 +270,28 @@ async fn a_secret_value_never_reaches_logs_error_bodies_or_the_store_files() {
         assert!(!text.contains(&password), "{name} contains the generated password");
     }
 }
+
+/// A read keeps the version's data key open for the reads after it; the CMK is still checked at
+/// every read, so disabling it or scheduling its deletion stops the next read at once.
+#[tokio::test]
+async fn a_secret_whose_key_is_disabled_after_a_read_cannot_be_read_again() {
+    let server = common::TestServer::start(&["--plain-http"]);
+    let c = server.client();
+    let key = c.call("CreateKey", &[]).await.unwrap()["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let secret = [("SecretName", "held/open"), ("VersionId", "v1"), ("SecretData", "first"), ("EncryptionKeyId", key.as_str())];
+    c.call("CreateSecret", &secret).await.unwrap();
+    let read = || c.call("GetSecretValue", &[("SecretName", "held/open")]);
+    assert_eq!(read().await.unwrap()["SecretData"], "first");
+    assert_eq!(read().await.unwrap()["SecretData"], "first", "read again with the data key held");
+
+    c.call("DisableKey", &[("KeyId", &key)]).await.unwrap();
+    let (status, code, _) = api_error(read().await);
+    assert_eq!((status, code.as_str()), (409, "Rejected.Disabled"));
+
+    c.call("EnableKey", &[("KeyId", &key)]).await.unwrap();
+    assert_eq!(read().await.unwrap()["SecretData"], "first");
+
+    c.call("ScheduleKeyDeletion", &[("KeyId", &key), ("PendingWindowInDays", "7")]).await.unwrap();
+    let (status, code, _) = api_error(read().await);
+    assert_eq!((status, code.as_str()), (409, "Rejected.PendingDeletion"));
+}

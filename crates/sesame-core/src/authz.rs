@@ -84,7 +84,7 @@ impl Authorizer {
 
     /// A user's policies, parsed, through the cache.
     async fn identity_policies(&self, user: &str) -> Result<std::sync::Arc<Vec<PolicyDocument>>> {
-        self.deps.caches.policies.get_or_load(user.to_string(), self.load_identity_policies(user)).await
+        self.deps.caches.policies.get_or_load(user, self.load_identity_policies(user)).await
     }
 
     async fn load_identity_policies(&self, user: &str) -> Result<Vec<PolicyDocument>> {

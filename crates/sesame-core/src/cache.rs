@@ -12,11 +12,14 @@
 use crate::identity::Credential;
 use crate::model::{DbInstance, Key, SealedValue, Secret};
 use crate::policy::{DocKind, PolicyDocument};
+use sesame_api::kms::EncryptionContext;
 use sesame_api::secrets::Tag;
+use sesame_crypto::KeyMaterial;
 use sesame_crypto::aead::Cipher;
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a mutable entry may be served without asking a shared store again.
@@ -45,22 +48,30 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
 
     /// The cached value, or the one `load` reads from the store, which is cached unless an
     /// invalidation landed while it was being read (a read that raced a write must not put back
-    /// what the write just dropped).
-    pub async fn get_or_load<E>(&self, k: K, load: impl Future<Output = Result<V, E>>) -> Result<Arc<V>, E> {
-        if let Some(v) = self.get(&k) {
+    /// what the write just dropped). The key is borrowed, and copied only on a miss.
+    pub async fn get_or_load<Q, E>(&self, k: &Q, load: impl Future<Output = Result<V, E>>) -> Result<Arc<V>, E>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(v) = self.get(k) {
             return Ok(v);
         }
         let ticket = self.ticket();
-        Ok(self.put_since(ticket, k, load.await?))
+        Ok(self.put_since(ticket, k.to_owned(), load.await?))
     }
 
     /// As [`Self::get_or_load`], for things that may not exist (an absence is not cached).
-    pub async fn get_or_find<E>(&self, k: K, find: impl Future<Output = Result<Option<V>, E>>) -> Result<Option<Arc<V>>, E> {
-        if let Some(v) = self.get(&k) {
+    pub async fn get_or_find<Q, E>(&self, k: &Q, find: impl Future<Output = Result<Option<V>, E>>) -> Result<Option<Arc<V>>, E>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(v) = self.get(k) {
             return Ok(Some(v));
         }
         let ticket = self.ticket();
-        Ok(find.await?.map(|v| self.put_since(ticket, k, v)))
+        Ok(find.await?.map(|v| self.put_since(ticket, k.to_owned(), v)))
     }
 
     fn ticket(&self) -> Ticket {
@@ -79,7 +90,11 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
         v
     }
 
-    pub fn get(&self, k: &K) -> Option<Arc<V>> {
+    pub fn get<Q>(&self, k: &Q) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let guard = self.map.lock().ok()?;
         guard.0.get(k).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
     }
@@ -93,7 +108,11 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
         v
     }
 
-    pub fn remove(&self, k: &K) {
+    pub fn remove<Q>(&self, k: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         if let Ok(mut guard) = self.map.lock() {
             guard.0.remove(k);
             guard.1 += 1;
@@ -115,6 +134,49 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     }
 }
 
+/// The key of a secret's version or a CMK's version: two names. A lookup borrows them as
+/// `(&str, &str)` through `dyn Pair`, so that reading the cache copies neither.
+pub type PairKey = (String, String);
+
+/// Two names, owned or borrowed, hashed and compared as the pair of strings they hold (so a
+/// borrowed pair finds the entry its owned pair made).
+pub trait Pair {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl Pair for PairKey {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl Pair for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        *self
+    }
+}
+
+impl Hash for dyn Pair + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // What `(String, String)` hashes: each string in turn.
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn Pair + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn Pair + '_ {}
+
+impl<'a> Borrow<dyn Pair + 'a> for PairKey {
+    fn borrow(&self) -> &(dyn Pair + 'a) {
+        self
+    }
+}
+
 /// Adds an entry, emptying the map first when it is full.
 fn insert<K: Eq + Hash, V>(map: &mut HashMap<K, (Instant, Arc<V>)>, k: K, v: Arc<V>) {
     if map.len() >= MAX_ENTRIES {
@@ -132,6 +194,22 @@ pub struct SecretEntry {
     pub policy: Option<Arc<PolicyDocument>>,
 }
 
+/// A secret version's sealed value as GetSecretValue reads it: its encryption context, and its
+/// data key once a read has opened it (so that later reads unseal the value alone). Whether the
+/// CMK is enabled is checked at every read all the same; the data key is zeroed when the entry
+/// goes.
+pub struct SealedEntry {
+    pub sealed: SealedValue,
+    pub context: EncryptionContext,
+    pub data_key: OnceLock<KeyMaterial>,
+}
+
+impl SealedEntry {
+    pub fn new(sealed: SealedValue, context: EncryptionContext) -> Self {
+        SealedEntry { sealed, context, data_key: OnceLock::new() }
+    }
+}
+
 /// A CMK with its tags, as authorization and the cryptographic operations read it.
 pub struct KeyEntry {
     pub key: Key,
@@ -144,9 +222,9 @@ pub struct Caches {
     pub secrets: TtlCache<String, SecretEntry>,
     /// Parsed secret policies by their text (`None`: it does not parse).
     secret_policies: TtlCache<String, Option<Arc<PolicyDocument>>>,
-    pub sealed: TtlCache<(String, String), SealedValue>,
+    pub sealed: TtlCache<PairKey, SealedEntry>,
     pub keys: TtlCache<String, KeyEntry>,
-    pub material: TtlCache<(String, String), Cipher>,
+    pub material: TtlCache<PairKey, Cipher>,
     pub db_instances: TtlCache<String, DbInstance>,
 }
 
@@ -191,7 +269,7 @@ impl Caches {
 
     /// After any change to a secret (its versions, stages, tags, policy, existence).
     pub fn secret_changed(&self, name: &str) {
-        self.secrets.remove(&name.to_string());
+        self.secrets.remove(name);
     }
 
     /// After a secret is removed: its versions' values go too.
@@ -203,7 +281,7 @@ impl Caches {
     /// After the tags of a key or a secret change.
     pub fn tags_changed(&self, rtype: &str, id: &str) {
         match rtype {
-            "key" => self.keys.remove(&id.to_string()),
+            "key" => self.keys.remove(id),
             _ => self.secret_changed(id),
         }
     }
@@ -223,12 +301,12 @@ mod tests {
     fn entries_expire_and_can_be_removed() {
         let c: TtlCache<String, u32> = TtlCache::new(Duration::from_millis(30));
         c.put("a".into(), 1);
-        assert_eq!(c.get(&"a".into()).as_deref(), Some(&1));
-        c.remove(&"a".into());
-        assert_eq!(c.get(&"a".into()), None);
+        assert_eq!(c.get("a").as_deref(), Some(&1));
+        c.remove("a");
+        assert_eq!(c.get("a"), None);
         c.put("b".into(), 2);
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(c.get(&"b".into()), None, "expired");
+        assert_eq!(c.get("b"), None, "expired");
     }
 
     #[test]
@@ -236,12 +314,26 @@ mod tests {
         let c: TtlCache<String, u32> = TtlCache::new(Duration::from_secs(60));
         let before = c.ticket();
         // A write's invalidation lands while the reader is at the store.
-        c.remove(&"k".to_string());
+        c.remove("k");
         assert_eq!(*c.put_since(before, "k".into(), 1), 1, "the reader still gets what it read");
-        assert_eq!(c.get(&"k".into()), None, "but the stale fill is not cached");
+        assert_eq!(c.get("k"), None, "but the stale fill is not cached");
         let after = c.ticket();
         c.put_since(after, "k".into(), 2);
-        assert_eq!(c.get(&"k".into()).as_deref(), Some(&2), "a fill with no invalidation since is kept");
+        assert_eq!(c.get("k").as_deref(), Some(&2), "a fill with no invalidation since is kept");
+    }
+
+    #[test]
+    fn a_borrowed_pair_finds_the_entry_of_its_owned_pair() {
+        let c: TtlCache<PairKey, u32> = TtlCache::new(Duration::from_secs(60));
+        c.put(("db/app".into(), "v1".into()), 1);
+        c.put(("db/app".into(), "v2".into()), 2);
+        assert_eq!(c.get(&("db/app", "v1") as &dyn Pair).as_deref(), Some(&1));
+        assert_eq!(c.get(&("db/app", "v2") as &dyn Pair).as_deref(), Some(&2));
+        // The names are compared as a pair, not as their concatenation.
+        assert_eq!(c.get(&("db/appv", "1") as &dyn Pair), None);
+        assert_eq!(c.get(&("db/app", "v3") as &dyn Pair), None);
+        c.retain(|(name, _)| name != "db/app");
+        assert_eq!(c.get(&("db/app", "v1") as &dyn Pair), None);
     }
 
     fn secret(name: &str, policy: &str) -> Secret {

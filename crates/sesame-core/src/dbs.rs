@@ -109,7 +109,7 @@ impl DbService {
 
     /// A registered instance, through the cache (a rotation reads it every time).
     pub async fn get(&self, id: &str) -> Result<DbInstance> {
-        Ok(DbInstance::clone(&*self.deps.caches.db_instances.get_or_load(id.to_string(), self.load(id)).await?))
+        Ok(DbInstance::clone(&*self.deps.caches.db_instances.get_or_load(id, self.load(id)).await?))
     }
 
     /// A registered instance as stored now, for changing it.
@@ -206,7 +206,7 @@ impl DbService {
         // The changed settings must still log on.
         self.engines.engine(target(&db, password)?).map_err(|e| engine_error(&db, e))?.ping().await.map_err(|e| engine_error(&db, e))?;
         let updated = self.deps.store.update_db_instance(&db).await;
-        self.deps.caches.db_instances.remove(&id.to_string());
+        self.deps.caches.db_instances.remove(id);
         match updated {
             Err(StoreError::Conflict) => {
                 Err(Error::Throttling(format!("database instance {id} is being changed by another request; retry")))

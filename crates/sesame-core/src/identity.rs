@@ -422,6 +422,6 @@ impl IdentityService {
             let secret = String::from_utf8(bytes).map_err(|_| Error::internal("access key secret is not UTF-8"))?;
             Ok(Some(Credential::new(row.id, row.user, row.enabled, SecretKey(secret))))
         };
-        self.deps.caches.credentials.get_or_find(id.to_string(), find).await
+        self.deps.caches.credentials.get_or_find(id, find).await
     }
 }

@@ -2,7 +2,7 @@
 //! cryptographic operations (Encrypt, Decrypt, GenerateDataKey, ReEncrypt).
 
 use crate::authz::{Authorizer, Grant, Resource};
-use crate::cache::KeyEntry;
+use crate::cache::{KeyEntry, Pair};
 use crate::model::{Alias, Key, KeyState, KeyVersion, KmsInstance};
 use crate::store::StoreError;
 use crate::{Ctx, Deps, to_value};
@@ -417,12 +417,11 @@ impl KeyService {
 
     /// A CMK version's material, unwrapped once and kept (it never changes), prepared for use.
     fn material(&self, key: &Key, version: &KeyVersion) -> Result<std::sync::Arc<Cipher>> {
-        let id = (key.id.clone(), version.id.clone());
-        if let Some(m) = self.deps.caches.material.get(&id) {
+        if let Some(m) = self.deps.caches.material.get(&(key.id.as_str(), version.id.as_str()) as &dyn Pair) {
             return Ok(m);
         }
         let m = self.deps.root.unwrap_key(&wrap_context(&key.id, &version.id), &version.wrapped).map_err(Error::internal)?;
-        Ok(self.deps.caches.material.put(id, Cipher::new(&m).map_err(Error::internal)?))
+        Ok(self.deps.caches.material.put((key.id.clone(), version.id.clone()), Cipher::new(&m).map_err(Error::internal)?))
     }
 
     /// A key and its tags by id through the cache: the read path of authorization and of the
@@ -433,7 +432,7 @@ impl KeyService {
             let tags = self.deps.store.get_tags("key", id).await?.into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
             Ok(KeyEntry { key, tags })
         };
-        self.deps.caches.keys.get_or_load(id.to_string(), load).await
+        self.deps.caches.keys.get_or_load(id, load).await
     }
 
     /// The key through the cache, as Encrypt and GenerateDataKey use it (sealing a secret's new
@@ -460,11 +459,18 @@ impl KeyService {
         let header = blob::parse(data).map_err(|_| Error::InvalidCiphertext)?;
         let entry = self.cached_key(header.key_id).await?;
         let key = &entry.key;
-        require_enabled(key)?;
-        let version = key.version(header.key_version_id).ok_or_else(|| Error::KeyVersionNotFound(header.key_version_id.to_string()))?;
+        let version = usable_version(key, header.key_version_id)?;
         let material = self.material(key, version)?;
         let plain = blob::open(&material, data, &header, context.canonical_bytes()).map_err(|_| Error::InvalidCiphertext)?;
         Ok((plain, key.id.clone(), version.id.clone()))
+    }
+
+    /// Checks that the CMK version a blob names could open it now (the key enabled, the version
+    /// there), without opening it: for a reader that holds what the blob seals already.
+    pub async fn require_usable(&self, data: &[u8]) -> Result<()> {
+        let header = blob::parse(data).map_err(|_| Error::InvalidCiphertext)?;
+        let entry = self.cached_key(header.key_id).await?;
+        usable_version(&entry.key, header.key_version_id).map(|_| ())
     }
 
     async fn data_key(&self, spec: DataKeySpec, with_plaintext: bool) -> Result<Value> {
@@ -518,6 +524,12 @@ impl KeyService {
 
 fn version_info(key: &Key, v: &KeyVersion) -> KeyVersionInfo {
     KeyVersionInfo { key_id: key.id.clone(), key_version_id: v.id.clone(), creation_date: v.created.to_string() }
+}
+
+/// The version of an enabled key that a blob names.
+fn usable_version<'k>(key: &'k Key, version_id: &str) -> Result<&'k KeyVersion> {
+    require_enabled(key)?;
+    key.version(version_id).ok_or_else(|| Error::KeyVersionNotFound(version_id.to_string()))
 }
 
 fn require_enabled(key: &Key) -> Result<()> {

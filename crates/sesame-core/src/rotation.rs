@@ -268,7 +268,7 @@ impl SecretService {
             })
             .await?;
         // Version values never change: the next step reads this one from the cache.
-        self.deps.caches.sealed.put((s.name.clone(), id.clone()), sealed);
+        crate::secrets::cache_sealed(&self.deps.caches, &s.name, &id, sealed);
         crash_point("PendingStored");
         Ok((id, attempt, staged))
     }

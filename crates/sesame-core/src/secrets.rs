@@ -3,7 +3,7 @@
 //! seals in turn; only metadata is stored in clear.
 
 use crate::authz::{Grant, Resource};
-use crate::cache::SecretEntry;
+use crate::cache::{Caches, Pair, SealedEntry, SecretEntry};
 use crate::dbs::DbService;
 use crate::engine::EngineFactory;
 use crate::keys::KeyService;
@@ -38,6 +38,11 @@ pub struct SecretService {
 /// What a version's data key and value are bound to.
 fn seal_context(name: &str, version_id: &str) -> EncryptionContext {
     EncryptionContext::of(&[("sesame:secret", name), ("sesame:version", version_id)])
+}
+
+/// Caches a version's sealed value (it never changes once written) for the reads to come.
+pub(crate) fn cache_sealed(caches: &Caches, name: &str, version_id: &str, sealed: SealedValue) -> Arc<SealedEntry> {
+    caches.sealed.put((name.to_string(), version_id.to_string()), SealedEntry::new(sealed, seal_context(name, version_id)))
 }
 
 fn not_found(name: &str) -> Error {
@@ -86,11 +91,11 @@ impl SecretService {
         let find = async {
             let Some(read) = self.deps.store.get_secret_for_read(name).await? else { return Ok(None) };
             if let Some((version, sealed)) = read.current {
-                self.deps.caches.sealed.put((name.to_string(), version), sealed);
+                cache_sealed(&self.deps.caches, name, &version, sealed);
             }
             Ok(Some(self.deps.caches.secret_entry(read.secret, read.tags)))
         };
-        self.deps.caches.secrets.get_or_find(name.to_string(), find).await
+        self.deps.caches.secrets.get_or_find(name, find).await
     }
 
     /// A secret as authorization sees it: its ARN, tags and policy (just the ARN when it does
@@ -638,8 +643,7 @@ impl SecretService {
 
     /// Opens a version's value; the secret's CMK must be enabled.
     pub(crate) async fn open(&self, name: &str, version_id: &str) -> Result<String> {
-        let id = (name.to_string(), version_id.to_string());
-        let sealed = match self.deps.caches.sealed.get(&id) {
+        let entry = match self.deps.caches.sealed.get(&(name, version_id) as &dyn Pair) {
             Some(v) => v,
             None => {
                 let v = self
@@ -649,17 +653,26 @@ impl SecretService {
                     .await?
                     .ok_or_else(|| Error::internal(format!("value of {name}/{version_id} is missing")))?;
                 // A version's sealed value never changes once written.
-                self.deps.caches.sealed.put(id, v)
+                cache_sealed(&self.deps.caches, name, version_id, v)
             }
         };
-        let context = seal_context(name, version_id);
-        let (mut dk, _, _) = self.keys.open_blob(&sealed.sealed_key, &context).await.map_err(|e| match e {
+        let unopened = |e| match e {
             Error::InvalidCiphertext => Error::internal(format!("sealed data key of {name}/{version_id} does not open")),
             other => other,
-        })?;
-        let data_key = KeyMaterial::from_slice(&dk).map_err(Error::internal);
-        dk.zeroize();
-        let plain = aead::open(&data_key?, context.canonical_bytes(), &sealed.sealed_value)
+        };
+        // Every read needs the CMK enabled, whether or not an earlier read opened the data key.
+        self.keys.require_usable(&entry.sealed.sealed_key).await.map_err(unopened)?;
+        let data_key = match entry.data_key.get() {
+            Some(k) => k,
+            None => {
+                let (mut dk, _, _) = self.keys.open_blob(&entry.sealed.sealed_key, &entry.context).await.map_err(unopened)?;
+                let data_key = KeyMaterial::from_slice(&dk).map_err(Error::internal);
+                dk.zeroize();
+                let data_key = data_key?;
+                entry.data_key.get_or_init(|| data_key)
+            }
+        };
+        let plain = aead::open(data_key, entry.context.canonical_bytes(), &entry.sealed.sealed_value)
             .map_err(|_| Error::internal(format!("sealed value of {name}/{version_id} does not open")))?;
         String::from_utf8(plain).map_err(|_| Error::internal("a stored value is not UTF-8"))
     }

@@ -147,7 +147,7 @@ impl DmsStore {
         key: String,
         read: impl FnOnce(&mut Connection) -> rusqlite::Result<Option<Instance>> + Send + 'static,
     ) -> Result<Option<Instance>, Error> {
-        Ok(self.instances.get_or_find(key, self.with(read)).await?.map(|i| Instance::clone(&i)))
+        Ok(self.instances.get_or_find(&key, self.with(read)).await?.map(|i| Instance::clone(&i)))
     }
 
     /// Runs `f` on the connection's own thread.
