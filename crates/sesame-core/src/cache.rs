@@ -1,6 +1,6 @@
 //! In-memory caches in front of the store for the hot read path (a signed GetSecretValue):
-//! access key credentials, users' parsed policies, secret metadata, sealed version values and
-//! CMKs with their unwrapped material.
+//! access key credentials, users' parsed policies, secret metadata, sealed version values (with
+//! their data keys once a read has opened them) and CMKs with their unwrapped material.
 //!
 //! This process invalidates an entry whenever it writes what the entry holds. When the store is
 //! this process's alone (a SQLite store: its file is locked by its one server), nothing else
@@ -124,6 +124,21 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
             guard.0.clear();
             guard.1 += 1;
         }
+    }
+
+    /// Drops the entries past their time to live, which reads already skip: what they hold (key
+    /// material among it) is freed, and zeroed, now rather than when a later fill replaces it.
+    /// Not an invalidation: nothing a reader holds goes stale.
+    pub fn purge_expired(&self) {
+        if let Ok(mut guard) = self.map.lock() {
+            let ttl = self.ttl;
+            guard.0.retain(|_, (at, _)| at.elapsed() < ttl);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.lock().map(|m| m.0.len()).unwrap_or_default()
     }
 
     pub fn retain(&self, keep: impl Fn(&K) -> bool) {
@@ -286,6 +301,18 @@ impl Caches {
         }
     }
 
+    /// Drops every entry past its time to live (the scheduler calls it).
+    pub fn purge_expired(&self) {
+        self.credentials.purge_expired();
+        self.policies.purge_expired();
+        self.secrets.purge_expired();
+        self.secret_policies.purge_expired();
+        self.sealed.purge_expired();
+        self.keys.purge_expired();
+        self.material.purge_expired();
+        self.db_instances.purge_expired();
+    }
+
     /// After any change to users, access keys or policies.
     pub fn identities_changed(&self) {
         self.credentials.clear();
@@ -307,6 +334,23 @@ mod tests {
         c.put("b".into(), 2);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(c.get("b"), None, "expired");
+    }
+
+    #[test]
+    fn a_purge_drops_the_expired_entries_and_keeps_the_others() {
+        let c: TtlCache<String, u32> = TtlCache::new(Duration::from_millis(30));
+        c.put("old".into(), 1);
+        std::thread::sleep(Duration::from_millis(40));
+        c.put("new".into(), 2);
+        assert_eq!(c.len(), 2, "an expired entry stays until a purge or a fill replaces it");
+        c.purge_expired();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.get("new").as_deref(), Some(&2));
+        // Not an invalidation: a fill that began before the purge is kept.
+        let ticket = c.ticket();
+        c.purge_expired();
+        c.put_since(ticket, "fill".into(), 3);
+        assert_eq!(c.get("fill").as_deref(), Some(&3));
     }
 
     #[test]

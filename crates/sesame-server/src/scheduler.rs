@@ -1,6 +1,6 @@
 //! Runs due work on an interval until shutdown: keys at the end of their deletion window,
 //! keys due for automatic rotation, secret rotations due or to resume, secrets whose recovery
-//! window ended, expired nonces.
+//! window ended, expired nonces and cache entries.
 
 use crate::gateway::AppState;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ pub async fn run(app: Arc<AppState>, every: Duration, shutdown: CancellationToke
 pub async fn run_once(app: &AppState) {
     let now = app.services.deps.clock.now();
     app.nonces.purge(now.0);
+    app.services.deps.caches.purge_expired();
     match app.services.keys.run_due().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(keys = n, "scheduled key work done"),
