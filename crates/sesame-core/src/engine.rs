@@ -190,6 +190,13 @@ impl EngineError {
 #[async_trait]
 pub trait Engine: Send + Sync {
     fn kind(&self) -> EngineKind;
+    /// Logs on as the administrator ahead of the next call that needs to, which then works over
+    /// this session instead of logging on itself: a rotation opens it while it writes down its
+    /// pending version. The logon changes nothing on the server. Engines that keep no such
+    /// session do nothing.
+    async fn prepare_admin(&self) -> Result<(), EngineError> {
+        Ok(())
+    }
     /// Logs on as the administrator.
     async fn ping(&self) -> Result<(), EngineError>;
     async fn create_account(&self, name: &str, password: &SecretString, spec: &AccountSpec) -> Result<(), EngineError>;

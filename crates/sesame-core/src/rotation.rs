@@ -108,6 +108,9 @@ pub fn clone_name(account: &str) -> String {
 /// Fault injection for the crash-safety tests: when `SESAME_FAULT_CRASH_AT` names a point, the
 /// process kills itself there with SIGKILL, as a power cut would. Points: `PendingStored`,
 /// `ApplyUnrecorded` (the database changed, the step not yet recorded), `Applied`, `Verified`.
+/// A rotation's database instance and its engine, with the administrator's session opened.
+type Prepared = (crate::model::DbInstance, Box<dyn crate::engine::Engine>);
+
 pub(crate) fn crash_point(point: &str) {
     if std::env::var("SESAME_FAULT_CRASH_AT").as_deref() == Ok(point) {
         tracing::error!(point, "fault injection: killing this process");
@@ -199,12 +202,40 @@ impl SecretService {
                 if s.versions.iter().filter(|v| v.created.seconds() > hour_ago).count() >= limit {
                     return Err(Error::Throttling(format!("secret {name} was rotated {limit} times in the last hour")));
                 }
-                let (version, attempt, staged) = self.stage_pending(&s, &cfg, version_id).await?;
-                (version, Some((attempt, staged)))
+                // The administrator logs on while the pending version is written down: the logon
+                // changes nothing, and the password changes only after the record has landed. A
+                // failed logon is the attempt's failure, as it is when the step logs on itself;
+                // a failed write drops the logon at once.
+                let stage = self.stage_pending(&s, &cfg, version_id);
+                let prepare = self.prepare(&cfg);
+                tokio::pin!(stage, prepare);
+                let mut prepared = None;
+                let staged = loop {
+                    tokio::select! {
+                        staged = &mut stage => break staged,
+                        p = &mut prepare, if prepared.is_none() => prepared = Some(p),
+                    }
+                };
+                let (version, attempt, staged) = staged?;
+                let prepared = match prepared {
+                    Some(p) => p,
+                    None => prepare.await,
+                };
+                (version, Some((attempt, staged, prepared)))
             }
         };
         self.finish(name, &cfg, &version, started).await?;
         Ok(version)
+    }
+
+    /// The instance of a rotation and its engine, with the administrator's session open.
+    async fn prepare(&self, cfg: &RdsConfig) -> Result<Prepared, Failure> {
+        let db = self.dbs.get(&cfg.db_instance_id).await?;
+        let engine = self.dbs.engine(&db).await?;
+        match engine.prepare_admin().await {
+            Ok(()) => Ok((db, engine)),
+            Err(e) => Err(Failure { fresh_password: false, error: crate::dbs::engine_error(&db, e) }),
+        }
     }
 
     pub(crate) async fn account_at(&self, s: &Secret, version_id: &str) -> Result<Account> {
@@ -275,21 +306,31 @@ impl SecretService {
 
     /// Steps 2–4, from wherever the record says the attempt stopped. A failure is recorded for
     /// the scheduler's retry and returned.
-    /// `started` is the record and secret `stage_pending` has just written, lease included;
-    /// without it the record is read and leased here.
-    async fn finish(&self, name: &str, cfg: &RdsConfig, version: &str, started: Option<(Rotation, Secret)>) -> Result<()> {
-        let (mut attempt, s, now) = match started {
-            Some((attempt, s)) => {
+    /// `started` is the record and secret `stage_pending` has just written, lease included, with
+    /// the instance and its engine whose administrator's session was opened meanwhile (or why it
+    /// could not be); without it the record is read and leased here.
+    async fn finish(
+        &self,
+        name: &str,
+        cfg: &RdsConfig,
+        version: &str,
+        started: Option<(Rotation, Secret, Result<Prepared, Failure>)>,
+    ) -> Result<()> {
+        let (mut attempt, s, now, prepared) = match started {
+            Some((attempt, s, prepared)) => {
                 let at = attempt.started;
-                (attempt, s, at)
+                (attempt, s, at, Some(prepared))
             }
-            None => self.lease_attempt(name, version).await?,
+            None => {
+                let (attempt, s, now) = self.lease_attempt(name, version).await?;
+                (attempt, s, now, None)
+            }
         };
         let result = async {
             let account = self.account_at(&s, version).await?;
             let current =
                 self.account_with(&s, CURRENT).await?.ok_or_else(|| Error::internal(format!("secret {name} has no ACSCurrent")))?;
-            self.apply_and_verify(cfg, &mut attempt, &account, &current, now).await
+            self.apply_and_verify(cfg, &mut attempt, &account, &current, now, prepared).await
         }
         .await;
         self.conclude(name, cfg, version, attempt, s, result).await
@@ -390,9 +431,16 @@ impl SecretService {
         account: &Account,
         current: &Account,
         leased_at: sesame_api::Timestamp,
+        prepared: Option<Result<Prepared, Failure>>,
     ) -> Result<(), Failure> {
-        let db = self.dbs.get(&cfg.db_instance_id).await?;
-        let engine = self.dbs.engine(&db).await?;
+        let (db, engine) = match prepared {
+            Some(p) => p?,
+            None => {
+                let db = self.dbs.get(&cfg.db_instance_id).await?;
+                let engine = self.dbs.engine(&db).await?;
+                (db, engine)
+            }
+        };
         let fail = |e: EngineError| Failure { fresh_password: e.is_password_policy(), error: crate::dbs::engine_error(&db, e) };
         let second_account = cfg.mode == RdsMode::DoubleUsers && account.name != current.name;
         // Applied here (not resumed from a record that says so): the step is written down below.

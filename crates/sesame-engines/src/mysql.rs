@@ -16,6 +16,8 @@ use sqlx::{ConnectOptions, Connection, Executor, Row};
 
 pub struct MySql {
     target: DbTarget,
+    /// The administrator's session `prepare_admin` opened, taken by the next call that needs one.
+    prepared: std::sync::Mutex<Option<Admin>>,
 }
 
 /// A logged-on administrator session and how it reads backslashes in strings.
@@ -52,7 +54,7 @@ impl Admin {
 
 impl MySql {
     pub fn new(target: DbTarget) -> Self {
-        MySql { target }
+        MySql { target, prepared: std::sync::Mutex::new(None) }
     }
 
     fn host(&self) -> &str {
@@ -152,7 +154,15 @@ impl MySql {
         Ok(())
     }
 
+    /// The session `prepare_admin` opened, or a new logon.
     async fn admin(&self) -> Result<Admin, EngineError> {
+        if let Some(prepared) = self.prepared.lock().ok().and_then(|mut p| p.take()) {
+            return Ok(prepared);
+        }
+        self.log_on_admin().await
+    }
+
+    async fn log_on_admin(&self) -> Result<Admin, EngineError> {
         let db = self.target.admin_database.as_deref().filter(|d| !d.is_empty());
         let conn = self.connect_as(&self.target.admin_user, &self.target.admin_password, db).await?;
         Ok(Admin { conn, backslash_escapes: None })
@@ -294,6 +304,14 @@ impl MySql {
 impl Engine for MySql {
     fn kind(&self) -> EngineKind {
         self.target.kind
+    }
+
+    async fn prepare_admin(&self) -> Result<(), EngineError> {
+        let admin = self.log_on_admin().await?;
+        if let Ok(mut prepared) = self.prepared.lock() {
+            *prepared = Some(admin);
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), EngineError> {

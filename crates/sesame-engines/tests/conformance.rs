@@ -311,3 +311,35 @@ async fn a_wrong_admin_password_is_a_logon_failure() {
     let r = e.ping().await;
     assert!(matches!(r, Err(EngineError::LogonFailed { .. })), "{r:?}");
 }
+
+/// `prepare_admin` logs on ahead, and the next call works over that session: it still succeeds
+/// after the administrator's password has changed under it, and the call after it, which logs
+/// on again, does not.
+#[tokio::test]
+async fn mariadb_works_over_the_session_prepare_admin_opened() {
+    let root = mariadb();
+    let e = connect(root.clone()).unwrap();
+    let suffix = sesame_crypto::random::id_suffix(6).unwrap();
+    let admin = create(&*e, format!("prep_admin_{suffix}"), AccountSpec::LoginOnly).await;
+    let account = create(&*e, format!("prep_acct_{suffix}"), AccountSpec::LoginOnly).await;
+    let admin_account = sesame_engines::quote::my_account(&admin.name, "%", true).unwrap();
+    as_admin(&root, &format!("GRANT ALL PRIVILEGES ON *.* TO {admin_account} WITH GRANT OPTION")).await;
+
+    let mut t = root.clone();
+    t.admin_user = admin.name.clone();
+    t.admin_password = admin.password;
+    let prepared = connect(t).unwrap();
+    prepared.prepare_admin().await.unwrap();
+    // The administrator's password changes after the session was opened.
+    e.set_password(&admin.name, &generate_password().unwrap()).await.unwrap();
+
+    let first = generate_password().unwrap();
+    prepared.set_password(&account.name, &first).await.expect("the prepared session sets the password");
+    e.check_login(&account.name, &first, None).await.unwrap();
+    let again = prepared.set_password(&account.name, &generate_password().unwrap()).await;
+    assert!(matches!(again, Err(EngineError::LogonFailed { .. })), "a second call logs on anew: {again:?}");
+
+    for name in [&admin.name, &account.name] {
+        e.drop_account(name).await.unwrap();
+    }
+}
