@@ -193,7 +193,7 @@ pub trait Engine: Send + Sync {
     /// Logs on as the administrator ahead of the next call that needs to, which then works over
     /// this session instead of logging on itself: a rotation opens it while it writes down its
     /// pending version. The logon changes nothing on the server. Engines that keep no such
-    /// session do nothing.
+    /// session (SQL Server's) do nothing.
     async fn prepare_admin(&self) -> Result<(), EngineError> {
         Ok(())
     }

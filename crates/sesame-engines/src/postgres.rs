@@ -21,11 +21,14 @@ const TRANSIENT: [&str; 3] = ["XX000", "40001", "40P01"];
 
 pub struct Postgres {
     target: DbTarget,
+    /// The administrator's session in the administration database that `prepare_admin` opened,
+    /// taken by the next call that needs one there.
+    prepared: std::sync::Mutex<Option<PgConnection>>,
 }
 
 impl Postgres {
     pub fn new(target: DbTarget) -> Self {
-        Postgres { target }
+        Postgres { target, prepared: std::sync::Mutex::new(None) }
     }
 
     fn admin_database(&self) -> &str {
@@ -98,7 +101,14 @@ impl Postgres {
         Ok(())
     }
 
+    /// A session in `database` (the administration database by default): the one
+    /// `prepare_admin` opened there, or a new logon.
     async fn admin(&self, database: Option<&str>) -> Result<PgConnection, EngineError> {
+        if database.is_none()
+            && let Some(prepared) = self.prepared.lock().ok().and_then(|mut p| p.take())
+        {
+            return Ok(prepared);
+        }
         let db = database.unwrap_or(self.admin_database()).to_string();
         self.connect_as(&self.target.admin_user, &self.target.admin_password, &db).await
     }
@@ -216,6 +226,14 @@ impl Postgres {
 impl Engine for Postgres {
     fn kind(&self) -> EngineKind {
         EngineKind::PostgreSql
+    }
+
+    async fn prepare_admin(&self) -> Result<(), EngineError> {
+        let conn = self.connect_as(&self.target.admin_user, &self.target.admin_password, self.admin_database()).await?;
+        if let Ok(mut prepared) = self.prepared.lock() {
+            *prepared = Some(conn);
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), EngineError> {

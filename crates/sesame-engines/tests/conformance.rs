@@ -315,17 +315,23 @@ async fn a_wrong_admin_password_is_a_logon_failure() {
 /// `prepare_admin` logs on ahead, and the next call works over that session: it still succeeds
 /// after the administrator's password has changed under it, and the call after it, which logs
 /// on again, does not.
-#[tokio::test]
-async fn mariadb_works_over_the_session_prepare_admin_opened() {
-    let root = mariadb();
+async fn works_over_the_prepared_session(root: DbTarget) {
     let e = connect(root.clone()).unwrap();
     let suffix = sesame_crypto::random::id_suffix(6).unwrap();
     let admin = create(&*e, format!("prep_admin_{suffix}"), AccountSpec::LoginOnly).await;
     let account = create(&*e, format!("prep_acct_{suffix}"), AccountSpec::LoginOnly).await;
-    let admin_account = sesame_engines::quote::my_account(&admin.name, "%", true).unwrap();
-    as_admin(&root, &format!("GRANT ALL PRIVILEGES ON *.* TO {admin_account} WITH GRANT OPTION")).await;
-
     let mut t = root.clone();
+    match root.kind {
+        EngineKind::PostgreSql => {
+            as_admin(&root, &format!("ALTER ROLE {} CREATEROLE", ident(root.kind, &admin.name))).await;
+            // Loopback logons elsewhere are trusted whatever the password; this one checks it.
+            t.admin_database = Some(DB.into());
+        }
+        _ => {
+            let admin_account = sesame_engines::quote::my_account(&admin.name, "%", true).unwrap();
+            as_admin(&root, &format!("GRANT ALL PRIVILEGES ON *.* TO {admin_account} WITH GRANT OPTION")).await;
+        }
+    }
     t.admin_user = admin.name.clone();
     t.admin_password = admin.password;
     let prepared = connect(t).unwrap();
@@ -342,4 +348,14 @@ async fn mariadb_works_over_the_session_prepare_admin_opened() {
     for name in [&admin.name, &account.name] {
         e.drop_account(name).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn postgresql_works_over_the_session_prepare_admin_opened() {
+    works_over_the_prepared_session(postgres()).await;
+}
+
+#[tokio::test]
+async fn mariadb_works_over_the_session_prepare_admin_opened() {
+    works_over_the_prepared_session(mariadb()).await;
 }
