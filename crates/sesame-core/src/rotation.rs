@@ -105,12 +105,12 @@ pub fn clone_name(account: &str) -> String {
     format!("{account}_clone")
 }
 
-/// Fault injection for the crash-safety tests: when `SESAME_FAULT_CRASH_AT` names a point, the
-/// process kills itself there with SIGKILL, as a power cut would. Points: `PendingStored`,
-/// `ApplyUnrecorded` (the database changed, the step not yet recorded), `Applied`, `Verified`.
 /// A rotation's database instance and its engine, with the administrator's session opened.
 type Prepared = (crate::model::DbInstance, Box<dyn crate::engine::Engine>);
 
+/// Fault injection for the crash-safety tests: when `SESAME_FAULT_CRASH_AT` names a point, the
+/// process kills itself there with SIGKILL, as a power cut would. Points: `PendingStored`,
+/// `ApplyUnrecorded` (the database changed, the step not yet recorded), `Applied`, `Verified`.
 pub(crate) fn crash_point(point: &str) {
     if std::env::var("SESAME_FAULT_CRASH_AT").as_deref() == Ok(point) {
         tracing::error!(point, "fault injection: killing this process");
