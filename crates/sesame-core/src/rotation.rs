@@ -105,7 +105,8 @@ pub fn clone_name(account: &str) -> String {
     format!("{account}_clone")
 }
 
-/// A rotation's database instance and its engine, with the administrator's session opened.
+/// A rotation's database instance and its engine (with the administrator's session opened, when
+/// it comes from [`SecretService::stage_while_preparing`]).
 type Prepared = (crate::model::DbInstance, Box<dyn crate::engine::Engine>);
 
 /// Fault injection for the crash-safety tests: when `SESAME_FAULT_CRASH_AT` names a point, the
@@ -202,25 +203,7 @@ impl SecretService {
                 if s.versions.iter().filter(|v| v.created.seconds() > hour_ago).count() >= limit {
                     return Err(Error::Throttling(format!("secret {name} was rotated {limit} times in the last hour")));
                 }
-                // The administrator logs on while the pending version is written down: the logon
-                // changes nothing, and the password changes only after the record has landed. A
-                // failed logon is the attempt's failure, as it is when the step logs on itself;
-                // a failed write drops the logon at once.
-                let stage = self.stage_pending(&s, &cfg, version_id);
-                let prepare = self.prepare(&cfg);
-                tokio::pin!(stage, prepare);
-                let mut prepared = None;
-                let staged = loop {
-                    tokio::select! {
-                        staged = &mut stage => break staged,
-                        p = &mut prepare, if prepared.is_none() => prepared = Some(p),
-                    }
-                };
-                let (version, attempt, staged) = staged?;
-                let prepared = match prepared {
-                    Some(p) => p,
-                    None => prepare.await,
-                };
+                let (version, attempt, staged, prepared) = self.stage_while_preparing(&s, &cfg, version_id).await?;
                 (version, Some((attempt, staged, prepared)))
             }
         };
@@ -228,14 +211,45 @@ impl SecretService {
         Ok(version)
     }
 
-    /// The instance of a rotation and its engine, with the administrator's session open.
-    async fn prepare(&self, cfg: &RdsConfig) -> Result<Prepared, Failure> {
+    /// Step 1 ([`Self::stage_pending`]) while the administrator logs on: the logon changes
+    /// nothing, and the password changes only after the record has landed. A failed logon is
+    /// the attempt's failure, as it is when the step logs on itself; a failed write drops the
+    /// logon at once.
+    async fn stage_while_preparing(
+        &self,
+        s: &Secret,
+        cfg: &RdsConfig,
+        version_id: Option<&str>,
+    ) -> Result<(String, Rotation, Secret, Result<Prepared, Failure>)> {
+        let prepare = async {
+            let (db, engine) = self.instance_engine(cfg).await?;
+            match engine.prepare_admin().await {
+                Ok(()) => Ok((db, engine)),
+                Err(e) => Err(Failure { fresh_password: false, error: crate::dbs::engine_error(&db, e) }),
+            }
+        };
+        let stage = self.stage_pending(s, cfg, version_id);
+        tokio::pin!(stage, prepare);
+        let mut prepared = None;
+        let staged = loop {
+            tokio::select! {
+                staged = &mut stage => break staged,
+                p = &mut prepare, if prepared.is_none() => prepared = Some(p),
+            }
+        };
+        let (version, attempt, staged) = staged?;
+        let prepared = match prepared {
+            Some(p) => p,
+            None => prepare.await,
+        };
+        Ok((version, attempt, staged, prepared))
+    }
+
+    /// A rotation's database instance and its engine.
+    async fn instance_engine(&self, cfg: &RdsConfig) -> Result<Prepared> {
         let db = self.dbs.get(&cfg.db_instance_id).await?;
         let engine = self.dbs.engine(&db).await?;
-        match engine.prepare_admin().await {
-            Ok(()) => Ok((db, engine)),
-            Err(e) => Err(Failure { fresh_password: false, error: crate::dbs::engine_error(&db, e) }),
-        }
+        Ok((db, engine))
     }
 
     pub(crate) async fn account_at(&self, s: &Secret, version_id: &str) -> Result<Account> {
@@ -435,11 +449,7 @@ impl SecretService {
     ) -> Result<(), Failure> {
         let (db, engine) = match prepared {
             Some(p) => p?,
-            None => {
-                let db = self.dbs.get(&cfg.db_instance_id).await?;
-                let engine = self.dbs.engine(&db).await?;
-                (db, engine)
-            }
+            None => self.instance_engine(cfg).await?,
         };
         let fail = |e: EngineError| Failure { fresh_password: e.is_password_policy(), error: crate::dbs::engine_error(&db, e) };
         let second_account = cfg.mode == RdsMode::DoubleUsers && account.name != current.name;

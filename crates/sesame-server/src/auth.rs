@@ -1,6 +1,7 @@
 //! Request authentication: ACS3-HMAC-SHA256 (V3) from the `Authorization` header, or
 //! HMAC-SHA1 (V1) from the `Signature` parameter; then clock skew and nonce replay.
 
+use crate::names::{V3_REQUIRED_SIGNED, X_ACS_CONTENT_SHA256, X_ACS_DATE, X_ACS_SIGNATURE_NONCE};
 use crate::nonces::{Nonce, NonceCache};
 use hyper::header::{AUTHORIZATION, HeaderMap, HeaderName};
 use sesame_api::{Error, Timestamp};
@@ -22,14 +23,6 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
     pub source_ip: &'a std::sync::Arc<str>,
 }
-
-/// The request headers of the V3 signature that the server reads by name. Named once, as
-/// constants: a lookup by `&str` parses and checks the name on every call.
-pub const X_ACS_ACTION: HeaderName = HeaderName::from_static("x-acs-action");
-pub const X_ACS_VERSION: HeaderName = HeaderName::from_static("x-acs-version");
-const X_ACS_DATE: HeaderName = HeaderName::from_static("x-acs-date");
-const X_ACS_SIGNATURE_NONCE: HeaderName = HeaderName::from_static("x-acs-signature-nonce");
-const X_ACS_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-acs-content-sha256");
 
 fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -92,8 +85,6 @@ pub async fn authenticate(
     Ok(Caller { access_key_id: cred.id.clone(), user: cred.user.clone(), source_ip: req.source_ip.clone() })
 }
 
-const V3_REQUIRED_SIGNED: [&str; 4] = ["host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"];
-
 async fn verify_v3(
     req: &SignedRequest<'_>,
     auth: &str,
@@ -103,7 +94,8 @@ async fn verify_v3(
     let parsed = sign::parse_v3_authorization(auth).ok_or_else(|| {
         Error::IncompleteSignature("the Authorization header must be 'ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…'".into())
     })?;
-    for required in V3_REQUIRED_SIGNED {
+    for required in &V3_REQUIRED_SIGNED {
+        let required = required.as_str();
         if !parsed.signed_headers.contains(&required) {
             return Err(Error::IncompleteSignature(format!("SignedHeaders must include {required}")));
         }

@@ -2,6 +2,7 @@
 //! action into a typed request, call one service, render.
 
 use crate::auth::{self, SignedRequest};
+use crate::names;
 use crate::nonces::NonceCache;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -28,7 +29,6 @@ use std::time::Instant;
 /// most three times that; 256 KiB leaves room for everything else.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub const HOST_ID: &str = "sesame";
-const X_ACS_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-acs-request-id");
 
 /// This server's API for a client in its own process (DMS): each request goes through
 /// [`handle`] as one from a loopback connection would, signature, nonce, authorization and audit
@@ -113,9 +113,9 @@ where
         }
         let params = Params::from_pairs(all.iter().map(|(k, v)| (&**k, &**v)));
         format = Format::negotiate(params.optional("Format"), headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-        action = header_or_param(&headers, &auth::X_ACS_ACTION, &params, "Action").unwrap_or_default();
+        action = header_or_param(&headers, &names::X_ACS_ACTION, &params, "Action").unwrap_or_default();
         audit_params = actions::audit_parameters(&params);
-        let version = header_or_param(&headers, &auth::X_ACS_VERSION, &params, "Version").unwrap_or_default();
+        let version = header_or_param(&headers, &names::X_ACS_VERSION, &params, "Version").unwrap_or_default();
         service = actions::service_of_version(&version).unwrap_or_default();
         let realm = &app.services.deps.realm;
         resource = actions::resource_name(service, &realm.region, &realm.account_id, &params);
@@ -191,7 +191,7 @@ where
     *resp.status_mut() = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(rendered.content_type));
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert(X_ACS_REQUEST_ID, v);
+        resp.headers_mut().insert(names::X_ACS_REQUEST_ID, v);
     }
     resp
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod gateway;
+pub mod names;
 pub mod nonces;
 pub mod scheduler;
 pub mod startup;
