@@ -44,7 +44,10 @@ pub enum BenchCmd {
   sesame bench dms-logon --engine mariadb --admin-user root --database sesame_test --rounds 50
   sesame bench dms-logon --engine mariadb --admin-user root --database sesame_test --pause-ms 0   # a busy machine")]
     DmsLogon(DmsLogonArgs),
-    /// GetSecretValue, ListSecrets pages and memory with 1,000 and then 100,000 secrets
+    /// GetSecretValue, ListSecrets pages, rotations and memory with 1,000 and then 100,000 secrets
+    #[command(after_help = "Examples:
+  sesame bench scale --secrets 100000 --duration 5
+  sesame bench scale --secrets 100000 --engine mariadb --admin-user root --database sesame_test")]
     Scale(ScaleArgs),
 }
 
@@ -123,6 +126,49 @@ pub struct ScaleArgs {
     duration: u64,
     #[arg(long, default_value_t = 16)]
     connections: usize,
+    #[command(flatten)]
+    db: ScaleDb,
+}
+
+/// The database on which `bench scale` rotates an Rds secret at each size, if it is given one:
+/// the options of `bench rotation`, all optional until `--engine` names an engine.
+#[derive(Args)]
+pub struct ScaleDb {
+    /// Also time dual rotations of an Rds secret on this database at each size (median of
+    /// --rounds): postgresql, mysql or mariadb
+    #[arg(long, requires_all = ["admin_user", "database"])]
+    engine: Option<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long)]
+    port: Option<u16>,
+    #[arg(long, requires = "engine")]
+    admin_user: Option<String>,
+    /// Or SESAME_DB_ADMIN_PASSWORD
+    #[arg(long, requires = "engine")]
+    admin_password_file: Option<PathBuf>,
+    #[arg(long, requires = "engine")]
+    admin_database: Option<String>,
+    /// Database the rotated accounts log on to
+    #[arg(long, requires = "engine")]
+    database: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+}
+
+impl ScaleDb {
+    fn args(&self) -> Option<DbArgs> {
+        Some(DbArgs {
+            engine: self.engine.clone()?,
+            host: self.host.clone(),
+            port: self.port,
+            admin_user: self.admin_user.clone()?,
+            admin_password_file: self.admin_password_file.clone(),
+            admin_database: self.admin_database.clone(),
+            database: self.database.clone()?,
+            rounds: self.rounds,
+        })
+    }
 }
 
 /// A server this process started: stopped on drop, then its directory removed.
@@ -604,10 +650,10 @@ async fn seed(c: &Arc<Client>, from: usize, to: usize) -> Result<()> {
 /// Measures at `size` secrets; the report files the figures under `key`.
 async fn measure_at(
     c: &Arc<Client>,
-    endpoint: &str,
+    server: &Spawned,
     a: &ScaleArgs,
     size: usize,
-    pid: u32,
+    rotations: Option<&mut crate::bench_db::ScaleRotations>,
     report: &mut Report,
     key: &str,
 ) -> Result<AtSize> {
@@ -619,7 +665,7 @@ async fn measure_at(
         let name = format!("scale/{:06}", (i * 7919) % size);
         Ok(signer.prepare("GetSecretValue", &[("SecretName", &name)], now, &nonce)?.request)
     });
-    let get = load(&authority_of(endpoint)?, a.connections, Duration::from_secs(a.duration), make).await?;
+    let get = load(&authority_of(&server.endpoint)?, a.connections, Duration::from_secs(a.duration), make).await?;
     report.put(&[key, "get_secret_value"], get.json(), || get.line(&format!("GetSecretValue @ {size}")));
     // Each figure is the median of several calls (`summarize`'s p50), so one cold read does not
     // decide it.
@@ -677,11 +723,21 @@ async fn measure_at(
     report.put(&[key, "put_secret_value_ms"], json!(round2(rotation)), || {
         format!("{:<28} {rotation:.2} ms (median of {ROTATIONS})", format!("PutSecretValue @ {size}"))
     });
-    let [rss, anon, file] = ["VmRSS", "RssAnon", "RssFile"].map(|f| status_kib(pid, f).unwrap_or_default() / 1024);
+    let rotate = match rotations {
+        Some(r) => {
+            let ms = r.median_ms(c, key).await?;
+            report.put(&[key, "rotate_secret_ms"], json!(round2(ms)), || {
+                format!("{:<28} {ms:.2} ms (median; {})", format!("RotateSecret @ {size}"), r.describe())
+            });
+            Some(ms)
+        }
+        None => None,
+    };
+    let [rss, anon, file] = ["VmRSS", "RssAnon", "RssFile"].map(|f| status_kib(server.pid(), f).unwrap_or_default() / 1024);
     report.put(&[key, "rss_mib"], json!({"total": rss, "anonymous": anon, "mapped_files": file}), || {
         format!("{:<28} {rss} MiB ({anon} MiB anonymous, {file} MiB of mapped files)", format!("server RSS @ {size}"))
     });
-    Ok(AtSize { rps: get.rps(), p99: get.pct(0.99), last_page: pages[2], by_name, by_instance, put: rotation })
+    Ok(AtSize { rps: get.rps(), p99: get.pct(0.99), last_page: pages[2], by_name, by_instance, put: rotation, rotate })
 }
 
 /// The figures at one size that the scale benchmark compares across sizes (milliseconds but
@@ -693,6 +749,8 @@ struct AtSize {
     by_name: f64,
     by_instance: f64,
     put: f64,
+    /// RotateSecret of an Rds secret, when the benchmark was given a database.
+    rotate: Option<f64>,
 }
 
 /// Where a timed ListSecrets page is in the listing.
@@ -743,13 +801,17 @@ async fn median_ms(c: &Client, action: &str, calls: &[Vec<(&str, String)>]) -> R
 async fn scale(a: ScaleArgs, mut report: Report) -> Result<()> {
     let s = spawn_server()?;
     let c = Arc::new(client(&s.endpoint, &s.id, &s.secret, SignatureVersion::V3)?);
+    let mut rotations = match a.db.args() {
+        Some(db) => Some(crate::bench_db::ScaleRotations::prepare(&c, db).await?),
+        None => None,
+    };
     let small = 1_000.min(a.secrets);
     eprintln!("seeding {small} secrets");
     seed(&c, 0, small).await?;
-    let at_small = measure_at(&c, &s.endpoint, &a, small, s.pid(), &mut report, "small").await?;
+    let at_small = measure_at(&c, &s, &a, small, rotations.as_mut(), &mut report, "small").await?;
     eprintln!("seeding up to {} secrets", a.secrets);
     seed(&c, small, a.secrets).await?;
-    let at_large = measure_at(&c, &s.endpoint, &a, a.secrets, s.pid(), &mut report, "large").await?;
+    let at_large = measure_at(&c, &s, &a, a.secrets, rotations.as_mut(), &mut report, "large").await?;
     // How many times slower at the large size (for the rate, its inverse: a time per request).
     let per = |x: f64, y: f64| x / y.max(0.001);
     let (at_l, at_s) = (&at_large, &at_small);
@@ -762,7 +824,8 @@ async fn scale(a: ScaleArgs, mut report: Report) -> Result<()> {
         per(at_l.put, at_s.put),
     ];
     let [get, get_p99, page, by_name, by_instance, put] = ratios.map(round2);
-    let filed = json!({
+    let rotate = at_l.rotate.zip(at_s.rotate).map(|(l, s)| round2(per(l, s)));
+    let mut filed = json!({
         "get_secret_value_time": get,
         "get_secret_value_p99": get_p99,
         "last_list_secrets_page": page,
@@ -771,14 +834,21 @@ async fn scale(a: ScaleArgs, mut report: Report) -> Result<()> {
         "put_secret_value": put,
         "budget_at_most": 1.5,
     });
+    if let Some(x) = rotate {
+        filed["rotate_secret"] = json!(x);
+    }
     report.put(&["ratios"], filed, || {
+        let rotate = rotate.map(|x| format!("; RotateSecret {x:.2}x")).unwrap_or_default();
         format!(
             "ratios {} vs {small}: GetSecretValue rate {get:.2}x, p99 {get_p99:.2}x; last ListSecrets page {page:.2}x; \
-             ListSecrets by name {by_name:.2}x, by instance {by_instance:.2}x; PutSecretValue {put:.2}x (budget: within 1.5x)",
+             ListSecrets by name {by_name:.2}x, by instance {by_instance:.2}x; PutSecretValue {put:.2}x{rotate} (budget: within 1.5x)",
             a.secrets
         )
     });
     report.finish();
+    if let Some(r) = rotations {
+        r.finish().await;
+    }
     Ok(())
 }
 

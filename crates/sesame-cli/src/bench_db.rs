@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use sesame_api::dms::DMS_API_VERSION;
 use sesame_api::rds::RDS_API_VERSION;
-use sesame_engines::{AccountSpec, DbTarget, EngineKind, Permission, TlsMode};
+use sesame_engines::{AccountSpec, DbTarget, Engine, EngineKind, Permission, TlsMode};
 use std::time::{Duration, Instant};
 
 struct Setup {
@@ -71,34 +71,60 @@ fn setup_line(report: &mut Report, a: &DbArgs, s: &Setup) {
     report.put(&["benchmark"], v, || format!("{} rounds on {} {}:{}", a.rounds, s.kind.as_str(), a.host, s.port));
 }
 
+/// A secret rotates at most `MAX_ROTATIONS_PER_HOUR` times an hour (the server's default), and
+/// `rds_secret` takes one of them.
+fn check_rotation_rounds(a: &DbArgs) -> Result<()> {
+    let most = sesame_core::rotation::MAX_ROTATIONS_PER_HOUR - 1;
+    if a.rounds > most {
+        anyhow::bail!("--rounds {}: at most {most}, since a secret may rotate {} times an hour", a.rounds, most + 1);
+    }
+    Ok(())
+}
+
+/// Creates `account` on the database and an Rds secret of `mode` (DoubleUsers or SingleUser)
+/// that holds it on the instance `register` made, then rotates it once: a first dual rotation
+/// creates the clone account, which is not what a benchmark measures. Returns the secret's name.
+async fn rds_secret(c: &sesame_client::Client, engine: &dyn Engine, a: &DbArgs, account: &str, mode: &str) -> Result<String> {
+    let pw = sesame_engines::generate_password()?;
+    engine.create_account(account, &pw, &AccountSpec::Standard { database: a.database.clone(), permission: Permission::ReadWrite }).await?;
+    let secret = format!("bench/{account}");
+    let data = json!({"Accounts": [{"AccountName": account, "AccountPassword": secrecy::ExposeSecret::expose_secret(&pw)}]}).to_string();
+    let cfg = json!({"SecretSubType": mode, "DBInstanceId": INSTANCE, "CustomData": {"DBName": a.database}}).to_string();
+    c.call(
+        "CreateSecret",
+        &[("SecretName", &secret), ("SecretType", "Rds"), ("VersionId", "v0"), ("SecretData", &data), ("ExtendedConfig", &cfg)],
+    )
+    .await?;
+    c.call("RotateSecret", &[("SecretName", &secret), ("VersionId", "warm")]).await?;
+    Ok(secret)
+}
+
+/// Drops an account `rds_secret` made and its clone, if it has one.
+async fn drop_accounts(engine: &dyn Engine, account: &str) {
+    for name in [account.to_string(), format!("{account}_clone")] {
+        let _ = engine.drop_account(&name).await;
+    }
+}
+
+/// The instance the benchmarks register their database as.
+const INSTANCE: &str = "bench-db";
+
 pub async fn rotation(a: DbArgs, mut report: Report) -> Result<()> {
+    check_rotation_rounds(&a)?;
     let s = setup(&a)?;
     let (_server, c) = start_server()?;
-    register(&c, &a, &s, "bench-db").await?;
+    register(&c, &a, &s, INSTANCE).await?;
     let engine = sesame_engines::connect(s.target.clone())?;
     let run = sesame_crypto::random::id_suffix(5)?;
     setup_line(&mut report, &a, &s);
     for mode in ["DoubleUsers", "SingleUser"] {
         let account = format!("bench_{run}_{}", if mode == "DoubleUsers" { "dual" } else { "single" });
-        let pw = sesame_engines::generate_password()?;
-        engine
-            .create_account(&account, &pw, &AccountSpec::Standard { database: a.database.clone(), permission: Permission::ReadWrite })
-            .await?;
+        let secret = rds_secret(&c, engine.as_ref(), &a, &account, mode).await?;
         let raw_account = format!("{account}_raw");
+        let pw = sesame_engines::generate_password()?;
         engine
             .create_account(&raw_account, &pw, &AccountSpec::Standard { database: a.database.clone(), permission: Permission::ReadWrite })
             .await?;
-        let secret = format!("bench/{account}");
-        let data =
-            json!({"Accounts": [{"AccountName": account, "AccountPassword": secrecy::ExposeSecret::expose_secret(&pw)}]}).to_string();
-        let cfg = json!({"SecretSubType": mode, "DBInstanceId": "bench-db", "CustomData": {"DBName": a.database}}).to_string();
-        c.call(
-            "CreateSecret",
-            &[("SecretName", &secret), ("SecretType", "Rds"), ("VersionId", "v0"), ("SecretData", &data), ("ExtendedConfig", &cfg)],
-        )
-        .await?;
-        // The first dual rotation creates the clone account; it is not what is measured.
-        c.call("RotateSecret", &[("SecretName", &secret), ("VersionId", "warm")]).await?;
         let (mut through, mut raw) = (Vec::with_capacity(a.rounds), Vec::with_capacity(a.rounds));
         // Interleaved, so that both see the same machine and server state. The raw SQL works on
         // an account of its own, so that it does not undo the rotations.
@@ -116,12 +142,56 @@ pub async fn rotation(a: DbArgs, mut report: Report) -> Result<()> {
         timing(&mut report, &[mode, "sesame"], &format!("{mode} rotation through Sesame"), through);
         timing(&mut report, &[mode, "raw_sql"], "raw SQL: set password + logon", raw);
         ratio(&mut report, &[mode, "ratio"], "ratio (mean)", through.0 / raw.0.max(0.001), Some(2.0));
-        for name in [account.clone(), format!("{account}_clone"), raw_account] {
-            let _ = engine.drop_account(&name).await;
-        }
+        drop_accounts(engine.as_ref(), &account).await;
+        let _ = engine.drop_account(&raw_account).await;
     }
     report.finish();
     Ok(())
+}
+
+/// Dual-account rotations of Rds secrets on one registered database, timed through the API: the
+/// scale benchmark's rotations, each size on a secret and an account of its own.
+pub struct ScaleRotations {
+    args: DbArgs,
+    engine: Box<dyn Engine>,
+    run: String,
+    accounts: Vec<String>,
+}
+
+impl ScaleRotations {
+    /// Registers the database with the server `c` calls.
+    pub async fn prepare(c: &sesame_client::Client, args: DbArgs) -> Result<Self> {
+        check_rotation_rounds(&args)?;
+        let s = setup(&args)?;
+        register(c, &args, &s, INSTANCE).await?;
+        let engine = sesame_engines::connect(s.target)?;
+        Ok(ScaleRotations { args, engine, run: sesame_crypto::random::id_suffix(5)?, accounts: Vec::new() })
+    }
+
+    /// A new secret's median time of `--rounds` dual rotations, in milliseconds.
+    pub async fn median_ms(&mut self, c: &sesame_client::Client, label: &str) -> Result<f64> {
+        let account = format!("bench_{}_{label}", self.run);
+        self.accounts.push(account.clone());
+        let secret = rds_secret(c, self.engine.as_ref(), &self.args, &account, "DoubleUsers").await?;
+        let mut times = Vec::with_capacity(self.args.rounds);
+        for n in 0..self.args.rounds {
+            let t = Instant::now();
+            c.call("RotateSecret", &[("SecretName", &secret), ("VersionId", &format!("r{n}"))]).await?;
+            times.push(t.elapsed());
+        }
+        Ok(summarize(times).1)
+    }
+
+    pub fn describe(&self) -> String {
+        format!("dual rotations of an Rds secret on {} {}", self.args.engine, self.args.host)
+    }
+
+    /// Drops the accounts made.
+    pub async fn finish(self) {
+        for account in &self.accounts {
+            drop_accounts(self.engine.as_ref(), account).await;
+        }
+    }
 }
 
 pub async fn dms_logon(args: crate::bench::DmsLogonArgs, mut report: Report) -> Result<()> {

@@ -37,6 +37,8 @@ fn the_scale_benchmark_seeds_measures_both_sizes_and_prints_ratios() {
         }
     }
     assert!(stdout.contains("ratios 1100 vs 1000") && stdout.contains("ListSecrets by name"), "{stdout}");
+    // Rotations of an Rds secret need a database, and none was given.
+    assert!(!stdout.contains("RotateSecret"), "{stdout}");
     let anon = stdout
         .lines()
         .find(|l| l.starts_with("server RSS @ 1100"))
@@ -106,19 +108,23 @@ fn the_rotation_benchmark_files_both_modes_beside_the_raw_sql_in_json() {
     }
 }
 
+/// With a database (the machine's MariaDB: fails, not skips, without it), Rds rotations too.
 #[test]
 fn the_scale_benchmark_files_both_sizes_and_their_ratios_in_json() {
-    let v = bench_json(&["scale", "--secrets", "1050", "--duration", "1", "--connections", "2"]);
+    let db = ["--engine", "mariadb", "--admin-user", "root", "--database", "test", "--rounds", "2"];
+    let v = bench_json(&[&["scale", "--secrets", "1050", "--duration", "1", "--connections", "2"][..], &db].concat());
     assert_eq!((v["small"]["secrets"].as_u64(), v["large"]["secrets"].as_u64()), (Some(1000), Some(1050)), "{v}");
     for size in ["small", "large"] {
         let at = &v[size];
         assert!(at["get_secret_value"]["requests"].as_u64().is_some_and(|n| n > 0), "{size}: {v}");
         assert_eq!(at["list_secrets_pages"]["calls"], 31, "{size}: {v}");
-        for figure in ["list_secrets_by_name_ms", "list_secrets_by_instance_ms", "put_secret_value_ms"] {
+        for figure in ["list_secrets_by_name_ms", "list_secrets_by_instance_ms", "put_secret_value_ms", "rotate_secret_ms"] {
             assert!(at[figure].as_f64().is_some_and(|ms| ms > 0.0), "{size} {figure}: {v}");
         }
         assert!(at["rss_mib"]["anonymous"].as_u64().is_some_and(|mib| mib > 0), "{size}: {v}");
     }
     let quotient = v["large"]["put_secret_value_ms"].as_f64().unwrap() / v["small"]["put_secret_value_ms"].as_f64().unwrap();
     assert!((v["ratios"]["put_secret_value"].as_f64().unwrap() - quotient).abs() < 0.05, "{v}");
+    let quotient = v["large"]["rotate_secret_ms"].as_f64().unwrap() / v["small"]["rotate_secret_ms"].as_f64().unwrap();
+    assert!((v["ratios"]["rotate_secret"].as_f64().unwrap() - quotient).abs() < 0.05, "{v}");
 }
