@@ -101,13 +101,17 @@ impl SecretService {
     /// A secret as authorization sees it: its ARN, tags and policy (just the ARN when it does
     /// not exist, so that an unauthorized caller learns nothing of its existence).
     async fn secret_resource(&self, name: &str) -> Result<Resource> {
+        Ok(self.resource_of(name, self.cached(name).await?.as_deref()))
+    }
+
+    fn resource_of(&self, name: &str, entry: Option<&SecretEntry>) -> Resource {
         let arn = self.arn(name);
-        Ok(match self.cached(name).await? {
+        match entry {
             Some(e) => {
                 Resource { arn, tags: e.tags.iter().map(|t| (t.tag_key.clone(), t.tag_value.clone())).collect(), policy: e.policy.clone() }
             }
             None => Resource::arn(arn),
-        })
+        }
     }
 
     async fn target_resource(&self, target: &TagTarget) -> Result<Resource> {
@@ -164,9 +168,10 @@ impl SecretService {
                 vec![("kms:CreateSecret", secret), ("kms:GenerateDataKey", key)]
             }
             S::PutSecretValue { name, .. } => {
-                let secret = self.secret_resource(name).await?;
-                let key = match self.deps.store.get_secret(name).await? {
-                    Some(s) => self.keys.key_resource(&KeyRef::Id(s.key_id)).await?,
+                let entry = self.cached(name).await?;
+                let secret = self.resource_of(name, entry.as_deref());
+                let key = match entry {
+                    Some(e) => self.keys.key_resource(&KeyRef::Id(e.secret.key_id.clone())).await?,
                     None => Resource::arn(self.deps.realm.arn("key/*")),
                 };
                 vec![("kms:PutSecretValue", secret), ("kms:GenerateDataKey", key)]
@@ -284,8 +289,8 @@ impl SecretService {
                 })
             }
             SecretRequest::PutSecretValue { name, version_id, data, data_type, stages } => {
-                self.refuse_managed(&name).await?;
-                to_value(self.put_value(&name, &version_id, &data, data_type, stages).await?)
+                let s = self.generic_secret(&name).await?;
+                to_value(self.put_value(s, &version_id, &data, data_type, stages).await?)
             }
             SecretRequest::UpdateSecret { name, description, custom_data } => {
                 let now = self.deps.clock.now();
@@ -312,9 +317,9 @@ impl SecretService {
                 to_value(SecretNameResponse { secret_name: name })
             }
             SecretRequest::UpdateSecretVersionStage { name, stage, move_to, remove_from } => {
-                self.refuse_managed(&name).await?;
+                let loaded = self.generic_secret(&name).await?;
                 let now = self.deps.clock.now();
-                self.modify(&name, None, |s| {
+                self.modify_from(Some(loaded), &name, None, RotationChange::Keep, |s| {
                     if let Some(from) = &remove_from {
                         let v = s.version(from).ok_or_else(|| Error::ResourceNotFound(format!("version {from} of secret {}", s.name)))?;
                         if !v.stages.contains(&stage) {
@@ -692,15 +697,18 @@ impl SecretService {
     }
 
     /// PutSecretValue and stage moves are for generic secrets; managed ones change by rotation.
-    async fn refuse_managed(&self, name: &str) -> Result<()> {
-        let s = self.load(name).await?;
+    /// Returns the secret as the cache holds it, for the write to start from (a stale copy only
+    /// costs the write a retry: it checks the revision it was read at).
+    async fn generic_secret(&self, name: &str) -> Result<Secret> {
+        let entry = self.cached(name).await?.ok_or_else(|| not_found(name))?;
+        let s = &entry.secret;
         if s.secret_type != "Generic" {
             return Err(Error::invalid(
                 "SecretName",
                 format!("{name} is a {} secret: its versions change only by rotation (RotateSecret)", s.secret_type),
             ));
         }
-        Ok(())
+        Ok(s.clone())
     }
 
     async fn get_value(&self, g: &GetValue) -> Result<ValueRead> {
@@ -749,15 +757,20 @@ impl SecretService {
         Ok(ValueRead { entry, version, data, extended_config: g.fetch_extended_config })
     }
 
+    /// PutSecretValue on `s`, the secret as [`Self::generic_secret`] read it.
     async fn put_value(
         &self,
-        name: &str,
+        s: Secret,
         version_id: &str,
         data: &SecretData,
         data_type: DataType,
         wanted: Option<Vec<String>>,
     ) -> Result<PutSecretValueResponse> {
-        let s = self.load_live(name).await?;
+        let name = s.name.clone();
+        let name = name.as_str();
+        if s.planned_delete.is_some() {
+            return Err(Error::ResourceInDeleteWindow(format!("secret {name}")));
+        }
         if let Some(existing) = s.version(version_id) {
             // Idempotent: the same version with the same value succeeds without a change. The
             // values are compared by digest, so the comparison's timing says nothing about the
@@ -779,7 +792,7 @@ impl SecretService {
         let labels = wanted.unwrap_or_else(|| vec![CURRENT.to_string()]);
         let now = self.deps.clock.now();
         let s = self
-            .modify(name, Some((version_id, &sealed)), |s| {
+            .modify_from(Some(s), name, Some((version_id, &sealed)), RotationChange::Keep, |s| {
                 if s.planned_delete.is_some() {
                     return Err(Error::ResourceInDeleteWindow(format!("secret {}", s.name)));
                 }
