@@ -255,6 +255,17 @@ async fn secrets(store: &dyn Store) {
     store.update_secret(&pruned, None).await.unwrap();
     assert_eq!(store.get_sealed_value("app/db", "v1").await.unwrap(), None);
 
+    // A version's labels as written, whichever way they change: one added beside another, one
+    // taken away, all taken away.
+    for change in [|v: &mut Vec<String>| v.push("Blue".into()), |v: &mut Vec<String>| v.retain(|l| l == "Blue"), Vec::clear] {
+        let mut relabeled = store.get_secret("app/db").await.unwrap().unwrap();
+        change(&mut relabeled.versions[0].stages);
+        store.update_secret(&relabeled, None).await.unwrap();
+        let read = store.get_secret("app/db").await.unwrap().unwrap();
+        assert_eq!(read.versions, relabeled.versions, "labels as written");
+    }
+    assert!(store.get_secret("app/db").await.unwrap().unwrap().versions[0].stages.is_empty());
+
     let mut cache = secret("app/cache", 200);
     cache.extended_config = Some(r#"{"SecretSubType":"SingleUser","DBInstanceId":"pg-1","CustomData":{}}"#.into());
     store.insert_secret(&cache, &[], &[("v1", &sealed(3))]).await.unwrap();

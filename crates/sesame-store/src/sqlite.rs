@@ -680,24 +680,39 @@ fn secret_from_row(r: &Row<'_>) -> rusqlite::Result<Secret> {
 fn write_rotation(tx: &Transaction<'_>, change: RotationChange<'_>, secret: &str) -> StoreResult<()> {
     match change {
         RotationChange::Keep => Ok(()),
-        RotationChange::Delete => tx.execute("DELETE FROM rotations WHERE secret = ?1", [secret]).map(drop).map_err(map_err),
+        RotationChange::Delete => {
+            tx.prepare_cached("DELETE FROM rotations WHERE secret = ?1").and_then(|mut d| d.execute([secret])).map(drop).map_err(map_err)
+        }
         RotationChange::Put(r) => tx
-            .execute(
+            .prepare_cached(
                 "INSERT INTO rotations (secret, version_id, step, started, attempts, last_error, next_retry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(secret) DO UPDATE SET version_id = excluded.version_id, step = excluded.step, started = excluded.started, attempts = excluded.attempts, last_error = excluded.last_error, next_retry = excluded.next_retry",
-                params![r.secret, r.version_id, r.step.as_str(), r.started.0, r.attempts, r.last_error, r.next_retry.0],
             )
+            .and_then(|mut put| put.execute(params![r.secret, r.version_id, r.step.as_str(), r.started.0, r.attempts, r.last_error, r.next_retry.0]))
             .map(drop)
             .map_err(map_err),
         RotationChange::Start { rotation: r, owner, until, now } => {
             let written = tx
-                .execute(
+                .prepare_cached(
                     "INSERT INTO rotations (secret, version_id, step, started, attempts, last_error, next_retry, lease_owner, lease_until)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT(secret) DO UPDATE SET version_id = excluded.version_id, step = excluded.step, started = excluded.started, attempts = excluded.attempts, last_error = excluded.last_error, next_retry = excluded.next_retry, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
                      WHERE rotations.lease_until <= ?10 OR rotations.lease_owner = excluded.lease_owner",
-                    params![r.secret, r.version_id, r.step.as_str(), r.started.0, r.attempts, r.last_error, r.next_retry.0, owner, until.0, now.0],
                 )
+                .and_then(|mut start| {
+                    start.execute(params![
+                        r.secret,
+                        r.version_id,
+                        r.step.as_str(),
+                        r.started.0,
+                        r.attempts,
+                        r.last_error,
+                        r.next_retry.0,
+                        owner,
+                        until.0,
+                        now.0
+                    ])
+                })
                 .map_err(map_err)?;
             if written == 0 { Err(StoreError::Conflict) } else { Ok(()) }
         }
@@ -721,8 +736,8 @@ fn load_secret(conn: &Connection, name: &str) -> StoreResult<Option<Secret>> {
         .prepare_cached("SELECT version_id, created, data_type, stages FROM secret_versions WHERE secret = ?1 ORDER BY created, rowid")
         .map_err(backend)?;
     s.versions = rows(&mut stmt, [name], |r| {
-        let stages: String = r.get(3)?;
-        Ok(SecretVersion { id: r.get(0)?, created: Timestamp(r.get(1)?), data_type: r.get(2)?, stages: split_stages(&stages) })
+        let stages = split_stages(text(r, 3)?).map(str::to_string).collect();
+        Ok(SecretVersion { id: r.get(0)?, created: Timestamp(r.get(1)?), data_type: r.get(2)?, stages })
     })?;
     Ok(Some(s))
 }
@@ -732,8 +747,8 @@ fn join_stages(stages: &[String]) -> String {
     stages.join(",")
 }
 
-fn split_stages(s: &str) -> Vec<String> {
-    s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()
+fn split_stages(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').filter(|x| !x.is_empty())
 }
 
 fn like_pattern(v: &str) -> String {
@@ -850,30 +865,50 @@ fn rarest_trigrams(n: usize) -> String {
 fn insert_version_value(tx: &Transaction<'_>, s: &Secret, id: &str, sealed: &SealedValue) -> rusqlite::Result<()> {
     let v = s.versions.iter().find(|v| v.id == id);
     let (created, data_type) = v.map(|v| (v.created.0, v.data_type.as_str())).unwrap_or((s.updated.0, "text"));
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO secret_versions (secret, version_id, created, data_type, stages, sealed_key, sealed_value) VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
-        params![s.name, id, created, data_type, sealed.sealed_key, sealed.sealed_value],
-    )
+    )?
+    .execute(params![s.name, id, created, data_type, sealed.sealed_key, sealed.sealed_value])
     .map(drop)
 }
 
+/// Brings the stored versions of `s` in line with its list: the stages of the versions whose
+/// stages changed, and the versions it no longer holds deleted. A secret keeps up to 100
+/// versions and a write usually moves two stages, so only those rows are written (rewriting
+/// every row made a PutSecretValue cost in proportion to the versions kept).
 fn write_versions(tx: &Transaction<'_>, s: &Secret, new_version: Option<(&str, &SealedValue)>) -> rusqlite::Result<()> {
     if let Some((id, sealed)) = new_version {
         insert_version_value(tx, s, id, sealed)?;
     }
-    let mut update = tx.prepare_cached("UPDATE secret_versions SET stages = ?3 WHERE secret = ?1 AND version_id = ?2")?;
-    for v in &s.versions {
-        update.execute(params![s.name, v.id, join_stages(&v.stages)])?;
+    // Which rows to change, read without copying a row: a secret may hold 100 versions.
+    let wanted: HashMap<&str, &[String]> = s.versions.iter().map(|v| (v.id.as_str(), v.stages.as_slice())).collect();
+    let (mut restaged, mut gone) = (Vec::new(), Vec::new());
+    {
+        let mut stmt = tx.prepare_cached("SELECT version_id, stages FROM secret_versions WHERE secret = ?1")?;
+        let mut rows = stmt.query([&s.name])?;
+        while let Some(r) = rows.next()? {
+            let (id, stages) = (text(r, 0)?, text(r, 1)?);
+            match wanted.get(id) {
+                Some(want) if split_stages(stages).eq(want.iter().map(String::as_str)) => {}
+                Some(_) => restaged.push(id.to_string()),
+                None => gone.push(id.to_string()),
+            }
+        }
     }
-    let kept: Vec<&str> = s.versions.iter().map(|v| v.id.as_str()).collect();
-    let stored: Vec<String> = tx
-        .prepare_cached("SELECT version_id FROM secret_versions WHERE secret = ?1")?
-        .query_map([&s.name], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for id in stored.iter().filter(|id| !kept.contains(&id.as_str())) {
-        tx.execute("DELETE FROM secret_versions WHERE secret = ?1 AND version_id = ?2", params![s.name, id])?;
+    let mut update = tx.prepare_cached("UPDATE secret_versions SET stages = ?3 WHERE secret = ?1 AND version_id = ?2")?;
+    for id in &restaged {
+        update.execute(params![s.name, id, join_stages(wanted[id.as_str()])])?;
+    }
+    let mut delete = tx.prepare_cached("DELETE FROM secret_versions WHERE secret = ?1 AND version_id = ?2")?;
+    for id in &gone {
+        delete.execute(params![s.name, id])?;
     }
     Ok(())
+}
+
+/// A text column, borrowed from its row.
+fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    r.get_ref(i)?.as_str().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 const DB_COLUMNS: &str =
@@ -1561,9 +1596,11 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let tx = c.transaction().map_err(backend)?;
             let changed = tx
-                .execute(
+                .prepare_cached(
                     "UPDATE secrets SET description = ?2, extended_config = ?3, updated = ?4, planned_delete = ?5, policy = ?6, key_id = ?7, rotation_interval = ?9, last_rotation = ?10, next_rotation = ?11, revision = revision + 1 WHERE name = ?1 AND revision = ?8",
-                    params![
+                )
+                .and_then(|mut update| {
+                    update.execute(params![
                         s.name,
                         s.description,
                         s.extended_config,
@@ -1575,8 +1612,8 @@ impl Store for SqliteStore {
                         s.rotation_interval,
                         s.last_rotation.map(|t| t.0),
                         s.next_rotation.map(|t| t.0)
-                    ],
-                )
+                    ])
+                })
                 .map_err(map_err)?;
             if changed == 0 {
                 return Err(StoreError::Conflict);
