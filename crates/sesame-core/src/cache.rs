@@ -108,6 +108,35 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
         v
     }
 
+    /// After a write to what `k`'s entry holds: `next` makes the entry's successor from the
+    /// entry cached now, or declines (`None`); the successor replaces that entry if nothing
+    /// replaced or dropped it meanwhile. Otherwise the entry goes, as [`Self::remove`] drops it.
+    /// Either way fills that began before are not kept. `next` runs outside the lock.
+    pub fn replace<Q>(&self, k: &Q, next: impl FnOnce(&V) -> Option<V>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let Ok(guard) = self.map.lock() else { return };
+        let cached = guard.0.get(k).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone());
+        drop(guard);
+        let successor = cached.as_deref().and_then(next).map(Arc::new);
+        if let Ok(mut guard) = self.map.lock() {
+            let (map, invalidations) = &mut *guard;
+            *invalidations += 1;
+            let unchanged = match (map.get(k), &cached) {
+                (Some((_, now)), Some(before)) => Arc::ptr_eq(now, before),
+                _ => false,
+            };
+            match successor.filter(|_| unchanged) {
+                Some(v) => insert(map, k.to_owned(), v),
+                None => {
+                    map.remove(k);
+                }
+            }
+        }
+    }
+
     pub fn remove<Q>(&self, k: &Q)
     where
         K: Borrow<Q>,
@@ -283,6 +312,18 @@ impl Caches {
         SecretEntry { secret, tags, policy }
     }
 
+    /// After this process wrote `s` (its revision the one written): the cached entry becomes `s`
+    /// if it held the revision just before, so the next request on the secret reads no store;
+    /// otherwise it goes. The tags are the entry's: a write of tags drops the entry instead.
+    pub fn secret_written(&self, s: &Secret) {
+        self.secrets.replace(s.name.as_str(), |old| {
+            (old.secret.revision + 1 == s.revision).then(|| match old.secret.policy == s.policy {
+                true => SecretEntry { secret: s.clone(), tags: old.tags.clone(), policy: old.policy.clone() },
+                false => self.secret_entry(s.clone(), old.tags.clone()),
+            })
+        });
+    }
+
     /// After any change to a secret (its versions, stages, tags, policy, existence).
     pub fn secret_changed(&self, name: &str) {
         self.secrets.remove(name);
@@ -365,6 +406,30 @@ mod tests {
         let after = c.ticket();
         c.put_since(after, "k".into(), 2);
         assert_eq!(c.get("k").as_deref(), Some(&2), "a fill with no invalidation since is kept");
+    }
+
+    #[test]
+    fn a_write_replaces_only_the_entry_it_started_from() {
+        let c: TtlCache<String, u32> = TtlCache::new(Duration::from_secs(60));
+        c.put("k".into(), 1);
+        let before = c.ticket();
+        c.replace("k", |old| Some(old + 1));
+        assert_eq!(c.get("k").as_deref(), Some(&2), "the successor of the entry cached");
+        c.put_since(before, "k".into(), 1);
+        assert_eq!(c.get("k").as_deref(), Some(&2), "a fill begun before the write is not kept");
+
+        c.replace("k", |_| None);
+        assert_eq!(c.get("k"), None, "a successor declined: the entry goes");
+        c.replace("k", |_| Some(9));
+        assert_eq!(c.get("k"), None, "nothing cached: nothing to succeed");
+
+        c.put("k".into(), 5);
+        c.replace("k", |old| {
+            // Another write replaces the entry while this one makes its successor.
+            c.put("k".into(), 7);
+            Some(old + 1)
+        });
+        assert_eq!(c.get("k"), None, "the entry changed meanwhile: neither is trusted");
     }
 
     #[test]

@@ -824,6 +824,8 @@ impl SecretService {
             })
             .await?;
         let v = s.version(version_id).ok_or_else(|| Error::internal("new version missing after write"))?;
+        // Version values never change: a read of this one finds it in the cache.
+        cache_sealed(&self.deps.caches, name, version_id, sealed);
         Ok(PutSecretValueResponse { secret_name: name.into(), version_id: version_id.into(), version_stages: stages(v) })
     }
 
@@ -866,8 +868,8 @@ impl SecretService {
             change(&mut s)?;
             match self.deps.store.update_secret_rotation(&s, new_version, rotation).await {
                 Ok(()) => {
-                    self.deps.caches.secret_changed(name);
                     s.revision += 1;
+                    self.deps.caches.secret_written(&s);
                     return Ok(s);
                 }
                 Err(StoreError::Conflict) => continue,
