@@ -2,7 +2,8 @@
 //! access key credentials, users' parsed policies, secret metadata, sealed version values (with
 //! their data keys once a read has opened them) and CMKs with their unwrapped material.
 //!
-//! This process invalidates an entry whenever it writes what the entry holds. When the store is
+//! This process invalidates an entry whenever it writes what the entry holds (a secret's entry is
+//! replaced by the secret as written, when the entry held the revision just before). When the store is
 //! this process's alone (a SQLite store: its file is locked by its one server), nothing else
 //! writes it, and mutable entries live as long as immutable ones. A store that several nodes
 //! share is changed from elsewhere too, so there a short time to live bounds how stale an entry
