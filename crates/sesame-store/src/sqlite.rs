@@ -463,7 +463,7 @@ impl SqliteStore {
 
     fn init(mut conn: Connection, audit: Connection, path: Option<&Path>) -> StoreResult<SqliteStore> {
         // Room for every statement the store prepares, so none is prepared twice.
-        conn.set_prepared_statement_cache_capacity(64);
+        conn.set_prepared_statement_cache_capacity(96);
         audit.set_prepared_statement_cache_capacity(16);
         conn.execute_batch(PRAGMAS).map_err(backend)?;
         migrate(&mut conn)?;
@@ -890,14 +890,14 @@ fn write_versions(tx: &Transaction<'_>, s: &Secret, new_version: Option<(&str, &
             let (id, stages) = (text(r, 0)?, text(r, 1)?);
             match wanted.get(id) {
                 Some(want) if split_stages(stages).eq(want.iter().map(String::as_str)) => {}
-                Some(_) => restaged.push(id.to_string()),
+                Some(want) => restaged.push((id.to_string(), join_stages(want))),
                 None => gone.push(id.to_string()),
             }
         }
     }
     let mut update = tx.prepare_cached("UPDATE secret_versions SET stages = ?3 WHERE secret = ?1 AND version_id = ?2")?;
-    for id in &restaged {
-        update.execute(params![s.name, id, join_stages(wanted[id.as_str()])])?;
+    for (id, stages) in &restaged {
+        update.execute(params![s.name, id, stages])?;
     }
     let mut delete = tx.prepare_cached("DELETE FROM secret_versions WHERE secret = ?1 AND version_id = ?2")?;
     for id in &gone {
