@@ -273,8 +273,19 @@ fn client(endpoint: &str, id: &str, secret: &SecretString, signature: SignatureV
 #[derive(Default)]
 pub struct Run {
     latencies: Vec<u32>,
+    /// The latencies of the requests that write (the mix's PutSecretValue), in `latencies` too.
+    writes: Vec<u32>,
     errors: usize,
     elapsed: Duration,
+}
+
+/// The `p`-th quantile of sorted latencies (µs), in milliseconds.
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).map_or(0.0, |us| f64::from(*us) / 1000.0)
 }
 
 impl Run {
@@ -282,6 +293,8 @@ impl Run {
     fn merge(&mut self, other: Run) {
         self.latencies.extend(other.latencies);
         self.latencies.sort_unstable();
+        self.writes.extend(other.writes);
+        self.writes.sort_unstable();
         self.errors += other.errors;
         self.elapsed += other.elapsed;
     }
@@ -289,14 +302,11 @@ impl Run {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
     fn pct(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        f64::from(self.latencies[i]) / 1000.0
+        percentile(&self.latencies, p)
     }
+    /// The figures, with the writes' apart when there were any.
     fn json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "requests": self.latencies.len(),
             "rps": self.rps().round(),
             "p50_ms": self.pct(0.5),
@@ -304,18 +314,36 @@ impl Run {
             "p99_ms": self.pct(0.99),
             "max_ms": self.pct(1.0),
             "errors": self.errors,
-        })
+        });
+        if !self.writes.is_empty() {
+            let w = &self.writes;
+            v["writes"] = json!({
+                "requests": w.len(),
+                "p50_ms": percentile(w, 0.5),
+                "p90_ms": percentile(w, 0.9),
+                "p99_ms": percentile(w, 0.99),
+                "max_ms": percentile(w, 1.0),
+            });
+        }
+        v
     }
+    /// One line of figures, and a second for the writes when there were any.
     fn line(&self, name: &str) -> String {
-        format!(
-            "{name:<28} {:>9.0} req/s   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   max {:>8.2} ms   errors {}",
-            self.rps(),
-            self.pct(0.5),
-            self.pct(0.9),
-            self.pct(0.99),
-            self.pct(1.0),
-            self.errors
-        )
+        let figures = |rps: f64, l: &[u32]| {
+            format!(
+                "{rps:>9.0} req/s   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   max {:>8.2} ms",
+                percentile(l, 0.5),
+                percentile(l, 0.9),
+                percentile(l, 0.99),
+                percentile(l, 1.0)
+            )
+        };
+        let mut line = format!("{name:<28} {}   errors {}", figures(self.rps(), &self.latencies), self.errors);
+        if !self.writes.is_empty() {
+            let rps = self.writes.len() as f64 / self.elapsed.as_secs_f64();
+            line.push_str(&format!("\n{:<28} {}", "  of which writes", figures(rps, &self.writes)));
+        }
+        line
     }
 }
 
@@ -379,7 +407,20 @@ pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-type MakeRequest = Arc<dyn Fn(usize) -> Result<hyper::Request<Full<Bytes>>> + Send + Sync>;
+/// A request for the generator to send, and whether it writes (the mix's writes are reported
+/// apart as well).
+pub struct Made {
+    request: hyper::Request<Full<Bytes>>,
+    writes: bool,
+}
+
+impl From<hyper::Request<Full<Bytes>>> for Made {
+    fn from(request: hyper::Request<Full<Bytes>>) -> Self {
+        Made { request, writes: false }
+    }
+}
+
+type MakeRequest = Arc<dyn Fn(usize) -> Result<Made> + Send + Sync>;
 
 /// Keeps `connections` keep-alive connections to `authority` busy for `duration`.
 pub async fn load(authority: &str, connections: usize, duration: Duration, make: MakeRequest) -> Result<Run> {
@@ -394,37 +435,42 @@ pub async fn load(authority: &str, connections: usize, duration: Duration, make:
             stream.set_nodelay(true)?;
             let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
             tokio::spawn(conn);
-            let (mut latencies, mut errors, mut i) = (Vec::with_capacity(100_000), 0usize, n);
+            let (mut latencies, mut writes, mut errors, mut i) = (Vec::with_capacity(100_000), Vec::new(), 0usize, n);
             loop {
                 let now = Instant::now();
                 if now >= until {
                     break;
                 }
-                let req = make(i)?;
+                let made = make(i)?;
                 i += connections;
                 let sent = Instant::now();
-                let resp = sender.send_request(req).await?;
+                let resp = sender.send_request(made.request).await?;
                 let ok = resp.status().is_success();
                 let _ = resp.into_body().collect().await?;
                 if sent >= measure_from {
-                    latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    let micros = sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                    latencies.push(micros);
+                    if made.writes {
+                        writes.push(micros);
+                    }
                     if !ok {
                         errors += 1;
                     }
                 }
             }
-            anyhow::Ok((latencies, errors))
+            anyhow::Ok((latencies, writes, errors))
         }));
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
+    let mut run = Run { elapsed: duration, ..Run::default() };
     for t in tasks {
-        let (l, e) = t.await??;
-        all.extend(l);
-        errors += e;
+        let (l, w, e) = t.await??;
+        run.latencies.extend(l);
+        run.writes.extend(w);
+        run.errors += e;
     }
-    all.sort_unstable();
-    Ok(Run { latencies: all, errors, elapsed: duration })
+    run.latencies.sort_unstable();
+    run.writes.sort_unstable();
+    Ok(run)
 }
 
 fn authority_of(url: &str) -> Result<String> {
@@ -518,7 +564,11 @@ async fn api(a: ApiArgs, mut report: Report) -> Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let workload = a.workload.clone();
+    let (workload, connections) = (a.workload.clone(), a.connections);
+    // The generator numbers a connection's requests n, n + connections, n + 2 × connections, …;
+    // each connection writes every tenth of its own (staggered by n), so that the mix holds one
+    // write in ten whatever the number of connections.
+    let writes_now = move |i: usize| (i / connections + i % connections).is_multiple_of(10);
     let make: MakeRequest = Arc::new(move |i: usize| {
         let nonce = sesame_crypto::random::nonce()?;
         let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64);
@@ -527,12 +577,12 @@ async fn api(a: ApiArgs, mut report: Report) -> Result<()> {
             "encrypt" => ("Encrypt", vec![("KeyId", key.as_str()), ("Plaintext", "aGVsbG8gd29ybGQ=")]),
             "decrypt" => ("Decrypt", vec![("CiphertextBlob", blob.as_str())]),
             "data-key" => ("GenerateDataKey", vec![("KeyId", key.as_str())]),
-            "mix" if i.is_multiple_of(10) => {
+            "mix" if writes_now(i) => {
                 ("PutSecretValue", vec![("SecretName", writes.as_str()), ("VersionId", version.as_str()), ("SecretData", "bench value")])
             }
             _ => ("GetSecretValue", vec![("SecretName", secret_name.as_str())]),
         };
-        Ok(signer.prepare(action, &params, now, &nonce)?.request)
+        Ok(Made { request: signer.prepare(action, &params, now, &nonce)?.request, writes: action == "PutSecretValue" })
     });
     let target = a.target.clone().unwrap_or_else(|| endpoint.clone());
     let duration = Duration::from_secs(a.duration);
@@ -581,6 +631,8 @@ async fn api(a: ApiArgs, mut report: Report) -> Result<()> {
         bare.merge(load(&bare_at, a.connections, slice, numbered).await?);
     }
     eprintln!();
+    // The bare server answers a write as it answers a read: its writes are not figures apart.
+    bare.writes.clear();
     report.put(&["sesame"], sesame.json(), || sesame.line("sesame"));
     report.put(&["ceiling"], bare.json(), || bare.line("bare axum (ceiling)"));
     let (rate, p99) = (sesame.rps() / bare.rps().max(0.001), sesame.pct(0.99) / bare.pct(0.99).max(0.001));
@@ -663,7 +715,7 @@ async fn measure_at(
         let nonce = sesame_crypto::random::nonce()?;
         let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64);
         let name = format!("scale/{:06}", (i * 7919) % size);
-        Ok(signer.prepare("GetSecretValue", &[("SecretName", &name)], now, &nonce)?.request)
+        Ok(signer.prepare("GetSecretValue", &[("SecretName", &name)], now, &nonce)?.request.into())
     });
     let get = load(&authority_of(&server.endpoint)?, a.connections, Duration::from_secs(a.duration), make).await?;
     report.put(&[key, "get_secret_value"], get.json(), || get.line(&format!("GetSecretValue @ {size}")));
@@ -873,12 +925,26 @@ mod tests {
 
     #[test]
     fn percentiles_come_from_the_sorted_latencies() {
-        let run = Run { latencies: (1..=100).map(|n| n * 1000).collect(), errors: 0, elapsed: Duration::from_secs(2) };
+        let run = Run { latencies: (1..=100).map(|n| n * 1000).collect(), elapsed: Duration::from_secs(2), ..Run::default() };
         assert_eq!((run.pct(0.5), run.pct(0.99), run.pct(1.0)), (51.0, 99.0, 100.0));
         assert_eq!(run.rps(), 50.0);
-        assert_eq!(Run { latencies: vec![], errors: 0, elapsed: Duration::from_secs(1) }.pct(0.5), 0.0);
+        assert_eq!(Run { elapsed: Duration::from_secs(1), ..Run::default() }.pct(0.5), 0.0);
         assert_eq!(summarize(vec![Duration::from_millis(1), Duration::from_millis(3)]), (2.0, 3.0));
         assert_eq!(authority_of("http://127.0.0.1:8080/x").unwrap(), "127.0.0.1:8080");
         assert!(authority_of("https://h").is_err());
+    }
+
+    #[test]
+    fn the_writes_are_reported_apart_and_merged_in_order() {
+        let mut run = Run { latencies: vec![1000, 2000, 9000], writes: vec![9000], elapsed: Duration::from_secs(1), ..Run::default() };
+        run.merge(Run { latencies: vec![500, 3000], writes: vec![3000], elapsed: Duration::from_secs(1), ..Run::default() });
+        assert_eq!(run.writes, [3000, 9000]);
+        let v = run.json();
+        assert_eq!((v["requests"].as_u64(), v["writes"]["requests"].as_u64()), (Some(5), Some(2)));
+        assert_eq!((v["writes"]["p50_ms"].as_f64(), v["writes"]["max_ms"].as_f64()), (Some(9.0), Some(9.0)));
+        let line = run.line("sesame");
+        assert!(line.lines().nth(1).is_some_and(|l| l.starts_with("  of which writes") && l.contains(" 1 req/s")), "{line}");
+        let reads_only = Run { latencies: vec![1000], elapsed: Duration::from_secs(1), ..Run::default() };
+        assert!(reads_only.json().get("writes").is_none() && reads_only.line("sesame").lines().count() == 1);
     }
 }

@@ -22,7 +22,7 @@ fn bench(args: &[&str]) -> String {
 #[test]
 fn the_api_benchmark_runs_against_its_own_server_and_the_ceiling() {
     let stdout = bench(&["api", "--workload", "mix", "--connections", "2", "--duration", "1", "--ceiling"]);
-    for needle in ["sesame ", "bare axum (ceiling)", "req/s", "p99", "ratio: rate"] {
+    for needle in ["sesame ", "  of which writes", "bare axum (ceiling)", "req/s", "p99", "ratio: rate"] {
         assert!(stdout.contains(needle), "missing {needle:?} in {stdout}");
     }
     assert!(stdout.contains("errors 0"), "{stdout}");
