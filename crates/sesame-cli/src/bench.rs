@@ -550,10 +550,10 @@ async fn api(a: ApiArgs, mut report: Report) -> Result<()> {
     let run_id = sesame_crypto::random::id_suffix(6)?;
     let secret_name = format!("bench/{run_id}");
     setup.call("CreateSecret", &[("SecretName", &secret_name), ("VersionId", "v1"), ("SecretData", "bench value 0123456789")]).await?;
-    // The writes of the mix go to 16 secrets of their own, so that they contend as little as
-    // writes of different applications would.
+    // Each connection of the mix writes a secret of its own, as different applications would:
+    // writers of one secret contend, and one that loses too often is told to retry.
     if a.workload == "mix" {
-        for w in 0..16 {
+        for w in 0..a.connections {
             setup
                 .call("CreateSecret", &[("SecretName", &format!("{secret_name}-w{w}")), ("VersionId", "v1"), ("SecretData", "bench")])
                 .await?;
@@ -572,7 +572,7 @@ async fn api(a: ApiArgs, mut report: Report) -> Result<()> {
     let make: MakeRequest = Arc::new(move |i: usize| {
         let nonce = sesame_crypto::random::nonce()?;
         let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64);
-        let (version, writes) = (format!("w{i}"), format!("{secret_name}-w{}", (i / 10) % 16));
+        let (version, writes) = (format!("w{i}"), format!("{secret_name}-w{}", i % connections));
         let (action, params): (&str, Vec<(&str, &str)>) = match workload.as_str() {
             "encrypt" => ("Encrypt", vec![("KeyId", key.as_str()), ("Plaintext", "aGVsbG8gd29ybGQ=")]),
             "decrypt" => ("Decrypt", vec![("CiphertextBlob", blob.as_str())]),
