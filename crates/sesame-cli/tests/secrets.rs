@@ -1,5 +1,6 @@
 //! Secrets through the real server: every limit one past its bound gets its error and leaves
-//! the store as it was; a canary value never reaches the log, an error body or the store.
+//! the store as it was; a canary value never reaches the log, an error body or the store; a read
+//! after each write sees that write.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -294,4 +295,33 @@ async fn a_secret_whose_key_is_disabled_after_a_read_cannot_be_read_again() {
     c.call("ScheduleKeyDeletion", &[("KeyId", &key), ("PendingWindowInDays", "7")]).await.unwrap();
     let (status, code, _) = api_error(read().await);
     assert_eq!((status, code.as_str()), (409, "Rejected.PendingDeletion"));
+}
+
+/// Each write leaves the written secret in the server's cache (finding 46): a read after it,
+/// with the secret read (and cached) just before, sees exactly what was written.
+#[tokio::test]
+async fn a_read_after_each_write_sees_that_write() {
+    let server = common::TestServer::start(&["--plain-http"]);
+    let c = server.client();
+    c.call("CreateSecret", &[("SecretName", "rw/s"), ("VersionId", "v1"), ("SecretData", "one")]).await.unwrap();
+    let client = &c;
+    let read = |stage: &'static str| async move {
+        client.call("GetSecretValue", &[("SecretName", "rw/s"), ("VersionStage", stage)]).await.unwrap()["SecretData"].clone()
+    };
+    assert_eq!(read("ACSCurrent").await, "one");
+
+    c.call("PutSecretValue", &[("SecretName", "rw/s"), ("VersionId", "v2"), ("SecretData", "two")]).await.unwrap();
+    assert_eq!((read("ACSCurrent").await, read("ACSPrevious").await), (json!("two"), json!("one")));
+
+    let back = [("SecretName", "rw/s"), ("VersionStage", "ACSCurrent"), ("MoveToVersion", "v1"), ("RemoveFromVersion", "v2")];
+    c.call("UpdateSecretVersionStage", &back).await.unwrap();
+    assert_eq!(read("ACSCurrent").await, "one", "the stage moved back");
+
+    let labeled = [("SecretName", "rw/s"), ("VersionId", "v3"), ("SecretData", "three"), ("VersionStages", r#"["Blue"]"#)];
+    c.call("PutSecretValue", &labeled).await.unwrap();
+    assert_eq!((read("ACSCurrent").await, read("Blue").await), (json!("one"), json!("three")));
+
+    c.call("DeleteSecret", &[("SecretName", "rw/s")]).await.unwrap();
+    let (status, code, _) = api_error(c.call("GetSecretValue", &[("SecretName", "rw/s")]).await);
+    assert_eq!((status, code.as_str()), (409, "Rejected.ResourceInDeleteWindow"), "the deletion is seen at once");
 }
