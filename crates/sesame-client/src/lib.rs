@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sesame_api::{KMS_API_VERSION, Timestamp};
-use sesame_crypto::sign;
+use sesame_crypto::sign::{self, headers};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -199,27 +199,27 @@ impl Client {
             .header("accept", "application/json")
             .header("content-type", "application/x-www-form-urlencoded")
             .header("user-agent", concat!("sesame-client/", env!("CARGO_PKG_VERSION")))
-            .header("x-acs-action", action)
-            .header("x-acs-version", version);
+            .header(headers::X_ACS_ACTION, action)
+            .header(headers::X_ACS_VERSION, version);
         if self.cfg.signature == SignatureVersion::V3 {
             let payload = sesame_crypto::sha256_hex(body.as_bytes());
-            let headers = [
+            let signed = [
                 ("accept", "application/json"),
                 ("content-type", "application/x-www-form-urlencoded"),
                 ("host", self.authority.as_str()),
-                ("x-acs-action", action),
-                ("x-acs-content-sha256", payload.as_str()),
-                ("x-acs-date", date.as_str()),
-                ("x-acs-signature-nonce", nonce),
-                ("x-acs-version", version),
+                (headers::X_ACS_ACTION, action),
+                (headers::X_ACS_CONTENT_SHA256, payload.as_str()),
+                (headers::X_ACS_DATE, date.as_str()),
+                (headers::X_ACS_SIGNATURE_NONCE, nonce),
+                (headers::X_ACS_VERSION, version),
             ];
-            let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = signed.iter().map(|(n, _)| *n).collect();
             let sts = sign::v3_string_to_sign(
                 "POST",
                 "/",
                 &[] as &[(&str, &str)],
                 &names,
-                |h| headers.iter().find(|(n, _)| *n == h).map(|(_, v)| *v),
+                |h| signed.iter().find(|(n, _)| *n == h).map(|(_, v)| *v),
                 &payload,
                 sign::KeyEncoding::Raw,
             );
@@ -231,9 +231,9 @@ impl Client {
                 self.keys.v3_signature(&sts)
             );
             builder = builder
-                .header("x-acs-content-sha256", payload)
-                .header("x-acs-date", date)
-                .header("x-acs-signature-nonce", nonce)
+                .header(headers::X_ACS_CONTENT_SHA256, payload)
+                .header(headers::X_ACS_DATE, date)
+                .header(headers::X_ACS_SIGNATURE_NONCE, nonce)
                 .header("authorization", auth);
         }
         let request = builder.body(Full::new(Bytes::from(body))).map_err(|e| ClientError::Config(e.to_string()))?;

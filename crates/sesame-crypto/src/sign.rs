@@ -13,6 +13,18 @@ use std::borrow::Cow;
 
 pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 
+/// The request headers of Alibaba Cloud's gateway protocol, as the client writes them and the
+/// server reads them (the server makes `HeaderName` constants of them in `sesame_server::names`).
+pub mod headers {
+    pub const X_ACS_ACTION: &str = "x-acs-action";
+    pub const X_ACS_VERSION: &str = "x-acs-version";
+    pub const X_ACS_DATE: &str = "x-acs-date";
+    pub const X_ACS_SIGNATURE_NONCE: &str = "x-acs-signature-nonce";
+    pub const X_ACS_CONTENT_SHA256: &str = "x-acs-content-sha256";
+    /// Written on every answer.
+    pub const X_ACS_REQUEST_ID: &str = "x-acs-request-id";
+}
+
 /// RFC 3986's unreserved characters: `A-Z a-z 0-9 - _ . ~`.
 fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
