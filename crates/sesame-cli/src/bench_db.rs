@@ -99,6 +99,13 @@ async fn rds_secret(c: &sesame_client::Client, engine: &dyn Engine, a: &DbArgs, 
     Ok(secret)
 }
 
+/// One RotateSecret of `secret` to version `r{round}`, timed.
+async fn timed_rotation(c: &sesame_client::Client, secret: &str, round: usize) -> Result<std::time::Duration> {
+    let t = Instant::now();
+    c.call("RotateSecret", &[("SecretName", secret), ("VersionId", &format!("r{round}"))]).await?;
+    Ok(t.elapsed())
+}
+
 /// Drops an account `rds_secret` made and its clone, if it has one.
 async fn drop_accounts(engine: &dyn Engine, account: &str) {
     for name in [account.to_string(), format!("{account}_clone")] {
@@ -129,9 +136,7 @@ pub async fn rotation(a: DbArgs, mut report: Report) -> Result<()> {
         // Interleaved, so that both see the same machine and server state. The raw SQL works on
         // an account of its own, so that it does not undo the rotations.
         for n in 0..a.rounds {
-            let t = Instant::now();
-            c.call("RotateSecret", &[("SecretName", &secret), ("VersionId", &format!("r{n}"))]).await?;
-            through.push(t.elapsed());
+            through.push(timed_rotation(&c, &secret, n).await?);
             let pw = sesame_engines::generate_password()?;
             let t = Instant::now();
             engine.set_password(&raw_account, &pw).await?;
@@ -175,9 +180,7 @@ impl ScaleRotations {
         let secret = rds_secret(c, self.engine.as_ref(), &self.args, &account, "DoubleUsers").await?;
         let mut times = Vec::with_capacity(self.args.rounds);
         for n in 0..self.args.rounds {
-            let t = Instant::now();
-            c.call("RotateSecret", &[("SecretName", &secret), ("VersionId", &format!("r{n}"))]).await?;
-            times.push(t.elapsed());
+            times.push(timed_rotation(c, &secret, n).await?);
         }
         Ok(summarize(times).1)
     }

@@ -290,7 +290,7 @@ impl SecretService {
             }
             SecretRequest::PutSecretValue { name, version_id, data, data_type, stages } => {
                 let s = self.generic_secret(&name).await?;
-                to_value(self.put_value(s, &version_id, &data, data_type, stages).await?)
+                to_value(self.put_value(&name, s, &version_id, &data, data_type, stages).await?)
             }
             SecretRequest::UpdateSecret { name, description, custom_data } => {
                 let now = self.deps.clock.now();
@@ -757,17 +757,16 @@ impl SecretService {
         Ok(ValueRead { entry, version, data, extended_config: g.fetch_extended_config })
     }
 
-    /// PutSecretValue on `s`, the secret as [`Self::generic_secret`] read it.
+    /// PutSecretValue on `s`, the secret `name` as [`Self::generic_secret`] read it.
     async fn put_value(
         &self,
+        name: &str,
         s: Secret,
         version_id: &str,
         data: &SecretData,
         data_type: DataType,
         wanted: Option<Vec<String>>,
     ) -> Result<PutSecretValueResponse> {
-        let name = s.name.clone();
-        let name = name.as_str();
         if s.planned_delete.is_some() {
             return Err(Error::ResourceInDeleteWindow(format!("secret {name}")));
         }
