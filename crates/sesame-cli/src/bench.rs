@@ -280,10 +280,8 @@ pub struct Run {
 }
 
 /// The `p`-th quantile of sorted latencies (µs), in milliseconds.
+/// 0 when there are none (the index then saturates to 0 and finds nothing).
 fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).map_or(0.0, |us| f64::from(*us) / 1000.0)
 }
