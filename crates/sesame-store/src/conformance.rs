@@ -287,6 +287,11 @@ async fn secrets(store: &dyn Store) {
     );
     assert_eq!(names(store.list_secrets(&[SecretFilter::Name(vec!["b_5".into()])], 0, 10).await.unwrap()).1, 1);
     assert_eq!(
+        names(store.list_secrets(&[SecretFilter::Name(vec!["app/".into()])], 5, 10).await.unwrap()),
+        (vec![], 2),
+        "a page past the last match is empty and still counts them"
+    );
+    assert_eq!(
         names(store.list_secrets(&[SecretFilter::DbInstance(vec!["pg-1".into()])], 0, 10).await.unwrap()).0,
         vec!["app/cache".to_string()],
         "secrets of one database instance, by their ExtendedConfig"

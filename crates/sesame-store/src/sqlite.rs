@@ -249,6 +249,11 @@ CREATE INDEX secrets_type ON secrets (secret_type, created);
 CREATE INDEX secrets_creator ON secrets (creator, created);
 CREATE INDEX secrets_instance ON secrets (instance_id, created);
 "#,
+    // 11: names too short for a trigram, which a SecretName value of one or two characters adds to
+    // the names whose trigrams hold it.
+    r#"
+CREATE INDEX secrets_short_names ON secrets (name) WHERE length(name) < 3;
+"#,
 ];
 
 const AUDIT_HEAD: &str = "audit_head";
@@ -533,15 +538,20 @@ impl SqliteStore {
                 })
                 .await;
         }
-        let (clause, params) = secret_filter_sql(filters);
+        let filters = filters.to_vec();
         self.read(move |c| {
-            // The texts vary only with the filters' shape, so the statement cache keeps them.
+            let (clause, params) = secret_filter_sql(c, &filters)?;
+            // The texts vary only with the filters' shape and plans, so the statement cache keeps them.
             let (count_sql, page_sql) = filtered_listing_sql(&clause, params.len());
             let total = c
                 .prepare_cached(&count_sql)
                 .map_err(backend)?
                 .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
                 .map_err(backend)?;
+            // A page past the last match would walk the listing's order through every row to find nothing.
+            if offset >= total {
+                return Ok((Vec::new(), total));
+            }
             let mut page_params = params.clone();
             page_params.push(SqlValue::Integer(limit));
             page_params.push(SqlValue::Integer(offset));
@@ -756,8 +766,9 @@ fn like_pattern(v: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// The WHERE clause and its parameters for ListSecrets filters (values ORed, filters ANDed).
-fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
+/// The WHERE clause and its parameters for ListSecrets filters (values ORed, filters ANDed). A
+/// SecretName value's way to its rows is chosen from the store's counts of trigrams ([`NamePlan`]).
+fn secret_filter_sql(c: &Connection, filters: &[SecretFilter]) -> StoreResult<(String, Vec<SqlValue>)> {
     let mut clauses = vec!["1 = 1".to_string()];
     let mut params: Vec<SqlValue> = Vec::new();
     let placeholders = |values: &[String], params: &mut Vec<SqlValue>| -> Vec<String> {
@@ -771,8 +782,14 @@ fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
     };
     for f in filters {
         let clause = match f {
-            SecretFilter::Name(v) => any_substring(TrigramIndex::Names, v, &mut params),
-            SecretFilter::Description(v) => any_substring(TrigramIndex::Descriptions, v, &mut params),
+            SecretFilter::Name(v) => {
+                let total = c.prepare_cached("SELECT total FROM secret_counts").and_then(|mut s| s.query_row([], |r| r.get(0)));
+                let total: i64 = total.map_err(backend)?;
+                let clauses: StoreResult<Vec<String>> =
+                    v.iter().map(|v| Ok(NamePlan::choose(c, v, total)?.clause(v, &mut params))).collect();
+                clauses?.join(" OR ")
+            }
+            SecretFilter::Description(v) => v.iter().map(|v| description_clause(v, &mut params)).collect::<Vec<_>>().join(" OR "),
             SecretFilter::TagKey(v) => {
                 format!("name IN (SELECT rid FROM tags WHERE rtype = 'secret' AND key IN ({}))", placeholders(v, &mut params).join(", "))
             }
@@ -790,7 +807,7 @@ fn secret_filter_sql(filters: &[SecretFilter]) -> (String, Vec<SqlValue>) {
         };
         clauses.push(format!("({clause})"));
     }
-    (clauses.join(" AND "), params)
+    Ok((clauses.join(" AND "), params))
 }
 
 /// The count and the page (its limit and offset the two parameters after the filters' `n`) of a
@@ -803,63 +820,113 @@ fn filtered_listing_sql(clause: &str, n: usize) -> (String, String) {
     )
 }
 
-/// The trigram index a substring filter asks for its candidates, and how.
-#[derive(Clone, Copy)]
-enum TrigramIndex {
-    /// Asked for the value's two rarest trigrams (counted in `name_trigrams`): every name holding
-    /// the value holds them, and their lists are the shortest.
-    Names,
-    /// Asked for the whole value as a phrase (descriptions change and are not counted).
-    Descriptions,
-}
-
-impl TrigramIndex {
-    /// The column the index holds the trigrams of.
-    fn column(self) -> &'static str {
-        match self {
-            TrigramIndex::Names => "name",
-            TrigramIndex::Descriptions => "description",
-        }
-    }
-}
-
-/// Rows whose indexed column contains one of `values` (case-insensitively, as `LIKE` matches).
-fn any_substring(index: TrigramIndex, values: &[String], params: &mut Vec<SqlValue>) -> String {
-    values.iter().map(|v| substring_clause(index, v, params)).collect::<Vec<_>>().join(" OR ")
-}
-
-/// Rows whose indexed column contains `v`. From three characters on, the column's trigram index finds
-/// the candidates and `LIKE` keeps its exact meaning on those; a shorter value is too short for a
-/// trigram and reads every row.
-fn substring_clause(index: TrigramIndex, v: &str, params: &mut Vec<SqlValue>) -> String {
+/// A `LIKE` of `column` with the value `v` anywhere in it, its pattern the next parameter.
+fn like_clause(column: &str, v: &str, params: &mut Vec<SqlValue>) -> String {
     params.push(SqlValue::Text(like_pattern(v)));
-    let like = format!("{} LIKE ?{} ESCAPE '\\'", index.column(), params.len());
+    format!("{column} LIKE ?{} ESCAPE '\\'", params.len())
+}
+
+/// Rows whose description contains `v` (case-insensitively, as `LIKE` matches). From three
+/// characters on, the descriptions' trigram index finds the candidates, asked for the whole value
+/// as a phrase, and `LIKE` keeps its exact meaning on those; a shorter value reads every row.
+fn description_clause(v: &str, params: &mut Vec<SqlValue>) -> String {
+    let like = like_clause("description", v, params);
     if v.chars().count() < 3 {
         return like;
     }
-    let candidates = match index {
-        TrigramIndex::Descriptions => {
-            // An FTS5 string: the value in double quotes, its own double quotes doubled.
-            params.push(SqlValue::Text(format!("\"{}\"", v.replace('"', "\"\""))));
-            format!("SELECT rowid FROM secret_descriptions WHERE secret_descriptions MATCH ?{}", params.len())
-        }
-        TrigramIndex::Names => {
-            params.push(SqlValue::Text(v.to_string()));
-            format!("SELECT rowid FROM secret_names WHERE secret_names MATCH ({})", rarest_trigrams(params.len()))
-        }
-    };
-    format!("(rowid IN ({candidates}) AND {like})")
+    params.push(SqlValue::Text(fts_phrase(v)));
+    format!("(rowid IN (SELECT rowid FROM secret_descriptions WHERE secret_descriptions MATCH ?{}) AND {like})", params.len())
 }
 
-/// The FTS5 query that asks for the two rarest trigrams of the value `?n` (one that no name holds
-/// comes first), each quoted: a subquery that does not depend on the row, so SQLite works it out
-/// once per statement.
-fn rarest_trigrams(n: usize) -> String {
-    format!(
-        "SELECT group_concat('\"' || replace(t, '\"', '\"\"') || '\"', ' AND ') FROM (
-            SELECT g.t AS t FROM (SELECT DISTINCT lower(substr(?{n}, i, 3)) AS t FROM name_positions WHERE i <= length(?{n}) - 2) g
-            LEFT JOIN name_trigrams c ON c.trigram = g.t ORDER BY coalesce(c.names, 0), g.t LIMIT 2)"
-    )
+/// An FTS5 string: the text in double quotes, its own double quotes doubled.
+fn fts_phrase(t: &str) -> String {
+    format!("\"{}\"", t.replace('"', "\"\""))
+}
+
+/// Below this many candidates the trigram index is always worth asking.
+const FEW_CANDIDATES: i64 = 1_000;
+/// Reading a candidate through the trigram index costs about ten times reading a row in a scan
+/// (at 100,000 secrets, 51 against 5 ms for a value every name holds).
+const CANDIDATE_COST: i64 = 10;
+/// A value of one or two characters held by more trigrams than this reads every row.
+const MAX_TRIGRAMS_ORED: i64 = 64;
+
+/// How a SecretName value finds its rows, chosen from the counts in `name_trigrams`: through the
+/// trigram index when that reads fewer rows than a scan, and always then matched with `LIKE`,
+/// which keeps the filter's meaning (a substring, case-insensitive for ASCII letters).
+#[derive(Debug, PartialEq)]
+enum NamePlan {
+    /// No name holds the value: it has a trigram that no name holds.
+    Nothing,
+    /// Every row: the value is in so many names that the index's lists would cost more.
+    Scan,
+    /// The names the trigram index finds for this FTS5 query (for three characters or more the
+    /// value's two rarest trigrams ANDed, for fewer every trigram holding it ORed, none if no
+    /// trigram holds it) and, for a value of one or two characters, the names too short for a
+    /// trigram.
+    Index { query: Option<String>, short_names: bool },
+}
+
+impl NamePlan {
+    /// The plan for `v` in a store of `total` secrets.
+    fn choose(c: &Connection, v: &str, total: i64) -> StoreResult<NamePlan> {
+        let worth = |candidates: i64| candidates <= FEW_CANDIDATES || candidates.saturating_mul(CANDIDATE_COST) <= total;
+        if v.chars().count() >= 3 {
+            // The value's distinct trigrams, rarest first (one that no name holds counts 0).
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT g.t, coalesce(c.names, 0) FROM
+                        (SELECT DISTINCT lower(substr(?1, i, 3)) AS t FROM name_positions WHERE i <= length(?1) - 2) g
+                     LEFT JOIN name_trigrams c ON c.trigram = g.t ORDER BY 2, 1 LIMIT 2",
+                )
+                .map_err(backend)?;
+            let rarest: Vec<(String, i64)> = rows(&mut stmt, [v], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            return Ok(match rarest.first() {
+                Some((_, 0)) => NamePlan::Nothing,
+                Some((_, n)) if worth(*n) => NamePlan::Index {
+                    query: Some(rarest.iter().map(|(t, _)| fts_phrase(t)).collect::<Vec<_>>().join(" AND ")),
+                    short_names: false,
+                },
+                _ => NamePlan::Scan,
+            });
+        }
+        // Every name of three characters or more that holds a shorter value holds it inside one of
+        // its trigrams; the counts of those trigrams bound how many names they find.
+        let (trigrams, names): (i64, i64) = c
+            .prepare_cached("SELECT count(*), coalesce(sum(names), 0) FROM name_trigrams WHERE names > 0 AND instr(trigram, lower(?1)) > 0")
+            .and_then(|mut s| s.query_row([v], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(backend)?;
+        if trigrams > MAX_TRIGRAMS_ORED || !worth(names) {
+            return Ok(NamePlan::Scan);
+        }
+        let mut stmt = c
+            .prepare_cached("SELECT trigram FROM name_trigrams WHERE names > 0 AND instr(trigram, lower(?1)) > 0 ORDER BY trigram")
+            .map_err(backend)?;
+        let held: Vec<String> = rows(&mut stmt, [v], |r| r.get(0))?;
+        let query = (!held.is_empty()).then(|| held.iter().map(|t| fts_phrase(t)).collect::<Vec<_>>().join(" OR "));
+        Ok(NamePlan::Index { query, short_names: true })
+    }
+
+    /// The clause of this plan for `v`, its parameters pushed onto `params`.
+    fn clause(self, v: &str, params: &mut Vec<SqlValue>) -> String {
+        let candidates = match self {
+            NamePlan::Nothing => return "0".into(),
+            NamePlan::Scan => return like_clause("name", v, params),
+            NamePlan::Index { query, short_names } => {
+                let mut from = Vec::new();
+                if let Some(q) = query {
+                    params.push(SqlValue::Text(q));
+                    from.push(format!("rowid IN (SELECT rowid FROM secret_names WHERE secret_names MATCH ?{})", params.len()));
+                }
+                if short_names {
+                    // The expression of the partial index `secrets_short_names`, word for word.
+                    from.push("rowid IN (SELECT rowid FROM secrets WHERE length(name) < 3)".into());
+                }
+                from.join(" OR ")
+            }
+        };
+        format!("(({candidates}) AND {})", like_clause("name", v, params))
+    }
 }
 
 fn insert_version_value(tx: &Transaction<'_>, s: &Secret, id: &str, sealed: &SealedValue) -> rusqlite::Result<()> {
@@ -1902,7 +1969,7 @@ mod tests {
 
     /// What SQLite plans for a ListSecrets with `filter`: its count and its page.
     fn plans(c: &Connection, filter: SecretFilter) -> Vec<String> {
-        let (clause, mut params) = secret_filter_sql(&[filter]);
+        let (clause, mut params) = secret_filter_sql(c, &[filter]).unwrap();
         let (count_sql, page_sql) = filtered_listing_sql(&clause, params.len());
         let mut details = Vec::new();
         let mut explain = |sql: &str, params: &[SqlValue]| {
@@ -1916,13 +1983,28 @@ mod tests {
         details
     }
 
+    /// A step of a query plan that reads every secret or tag (the partial index of the names too
+    /// short for a trigram holds only those).
+    fn reads_every_row(step: &str) -> bool {
+        (step.starts_with("SCAN secrets") && !step.contains("secrets_short_names")) || step.starts_with("SCAN tags")
+    }
+
     #[test]
     fn the_filters_dms_and_consoles_use_are_served_by_indexes() {
-        let mut c = Connection::open_in_memory().unwrap();
-        migrate(&mut c).unwrap();
+        let c = super::name_filter_tests::store();
+        // More names holding `app` than the index is worth reading for.
+        for n in 0..=FEW_CANDIDATES {
+            super::name_filter_tests::add(&c, &format!("app/{n:04}"));
+        }
+        for name in ["app/db", "db", "x"] {
+            super::name_filter_tests::add(&c, name);
+        }
         let v = |s: &str| vec![s.to_string()];
         for filter in [
             SecretFilter::Name(v("app/db")),
+            SecretFilter::Name(v("db")),
+            SecretFilter::Name(v("x")),
+            SecretFilter::Name(v("zz")),
             SecretFilter::Description(v("frontend")),
             SecretFilter::TagKey(v("env")),
             SecretFilter::TagValue(v("prod")),
@@ -1933,13 +2015,12 @@ mod tests {
         ] {
             let what = format!("{filter:?}");
             let plans = plans(&c, filter);
-            assert!(
-                plans.iter().all(|p| !p.starts_with("SCAN secrets") && !p.starts_with("SCAN tags")),
-                "{what} reads every row: {plans:?}"
-            );
+            assert!(plans.iter().all(|p| !reads_every_row(p)), "{what} reads every row: {plans:?}");
         }
-        // The check can fail: a value too short for a trigram reads every row.
-        assert!(plans(&c, SecretFilter::Name(v("db"))).iter().any(|p| p.starts_with("SCAN secrets")));
+        // The check can fail: a value most names hold reads every row, as does one of one or two
+        // characters that too many trigrams hold.
+        assert!(plans(&c, SecretFilter::Name(v("app"))).iter().any(|p| reads_every_row(p)));
+        assert!(plans(&c, SecretFilter::Name(v("0"))).iter().any(|p| reads_every_row(p)));
     }
 }
 
@@ -1948,7 +2029,7 @@ mod name_filter_tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    fn store() -> Connection {
+    pub(super) fn store() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
         // The rows here name no KMS instance or key: only what a listing by name reads.
@@ -1957,7 +2038,7 @@ mod name_filter_tests {
     }
 
     /// A bare `secrets` row with this name: what a listing by name reads.
-    fn add(c: &Connection, name: &str) {
+    pub(super) fn add(c: &Connection, name: &str) {
         c.execute(
             "INSERT INTO secrets (name, secret_type, instance_id, key_id, description, creator, created, updated, policy, revision)
              VALUES (?1, 'Generic', 'kst-1', 'key-1', '', 'admin', 0, 0, '', 0)",
@@ -1966,14 +2047,32 @@ mod name_filter_tests {
         .unwrap();
     }
 
+    fn total(c: &Connection) -> i64 {
+        c.query_row("SELECT total FROM secret_counts", [], |r| r.get(0)).unwrap()
+    }
+
+    /// The trigrams the index is asked for, if it is.
     fn asked(c: &Connection, value: &str) -> BTreeSet<String> {
-        let query: String = c.query_row(&format!("SELECT ({})", rarest_trigrams(1)), [value], |r| r.get(0)).unwrap();
-        query.split(" AND ").map(str::to_string).collect()
+        match NamePlan::choose(c, value, total(c)).unwrap() {
+            NamePlan::Index { query: Some(q), .. } => q.split(" AND ").map(str::to_string).collect(),
+            _ => BTreeSet::new(),
+        }
     }
 
     fn listed(c: &Connection, value: &str) -> BTreeSet<String> {
-        let (clause, mut params) = secret_filter_sql(&[SecretFilter::Name(vec![value.to_string()])]);
-        let (_, page) = filtered_listing_sql(&clause, params.len());
+        let (clause, params) = secret_filter_sql(c, &[SecretFilter::Name(vec![value.to_string()])]).unwrap();
+        page(c, &clause, params)
+    }
+
+    /// The names a plan finds for `value`, whichever the store's counts would choose.
+    fn listed_by(c: &Connection, plan: NamePlan, value: &str) -> BTreeSet<String> {
+        let mut params = Vec::new();
+        let clause = plan.clause(value, &mut params);
+        page(c, &clause, params)
+    }
+
+    fn page(c: &Connection, clause: &str, mut params: Vec<SqlValue>) -> BTreeSet<String> {
+        let (_, page) = filtered_listing_sql(clause, params.len());
         params.extend([SqlValue::Integer(1000), SqlValue::Integer(0)]);
         let mut stmt = c.prepare(&page).unwrap();
         let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>("name")).unwrap();
@@ -1990,8 +2089,8 @@ mod name_filter_tests {
         // Every name holds `rds`, `ds/`, ... `od-`; only one holds `d-z` and `-zq`.
         assert_eq!(asked(&c, "rds/prod-zq"), BTreeSet::from(["\"-zq\"".to_string(), "\"d-z\"".to_string()]));
         assert_eq!(asked(&c, "RDS/PROD-ZQ"), asked(&c, "rds/prod-zq"), "counted as LIKE compares, without case");
-        // A trigram no name holds comes first: the index then answers at once, with nothing.
-        assert!(asked(&c, "rds/x").contains("\"s/x\""), "{:?}", asked(&c, "rds/x"));
+        // A trigram no name holds: no name can hold the value, and nothing is read.
+        assert_eq!(NamePlan::choose(&c, "rds/x", total(&c)).unwrap(), NamePlan::Nothing);
         assert!(listed(&c, "rds/x").is_empty());
         let count = |t: &str| c.query_row("SELECT names FROM name_trigrams WHERE trigram = ?1", [t], |r| r.get::<_, i64>(0)).unwrap();
         assert_eq!((count("rds"), count("-zq")), (21, 1));
@@ -2002,7 +2101,8 @@ mod name_filter_tests {
     #[test]
     fn a_name_filter_finds_exactly_the_names_that_contain_the_value_as_like_compares() {
         let c = store();
-        let names = ["rds/prod-01", "rds/prod-02", "rds/Prod-zq", "app/\"quoted\"", "web_50%", "ünï/名前-db", "aaaa", "aaab"];
+        let names =
+            ["rds/prod-01", "rds/prod-02", "rds/Prod-zq", "app/\"quoted\"", "web_50%", "ünï/名前-db", "aaaa", "aaab", "db", "x", "名"];
         for n in names {
             add(&c, n);
         }
@@ -2023,7 +2123,40 @@ mod name_filter_tests {
             let expected: BTreeSet<String> =
                 names.iter().filter(|n| n.to_ascii_lowercase().contains(&v.to_ascii_lowercase())).map(|n| n.to_string()).collect();
             assert_eq!(listed(&c, v), expected, "names containing {v:?}");
+            // A larger store may read every row instead: the same names.
+            assert_eq!(listed_by(&c, NamePlan::Scan, v), expected, "names containing {v:?}, every row read");
         }
+    }
+
+    #[test]
+    fn a_name_filter_reads_every_row_only_when_the_index_would_find_most_of_them() {
+        let c = store();
+        for n in 0..=FEW_CANDIDATES {
+            add(&c, &format!("app/{n:04}"));
+        }
+        for name in ["app/db", "db", "x"] {
+            add(&c, name);
+        }
+        let plan = |v: &str| NamePlan::choose(&c, v, total(&c)).unwrap();
+        assert_eq!(plan("app"), NamePlan::Scan, "every name holds it");
+        assert_eq!(plan("0"), NamePlan::Scan, "too many trigrams hold it");
+        assert!(matches!(plan("app/0001"), NamePlan::Index { query: Some(_), short_names: false }), "{:?}", plan("app/0001"));
+        assert_eq!(plan("app/zz"), NamePlan::Nothing, "no name holds `p/z`");
+        assert_eq!(
+            plan("DB"),
+            NamePlan::Index { query: Some("\"/db\"".into()), short_names: true },
+            "a short value: the trigrams holding it, and the names too short for a trigram"
+        );
+        assert_eq!(plan("qq"), NamePlan::Index { query: None, short_names: true }, "no trigram holds it");
+        assert_eq!(listed(&c, "DB"), BTreeSet::from(["app/db".to_string(), "db".to_string()]));
+        assert_eq!(listed(&c, "x"), BTreeSet::from(["x".to_string()]));
+        let (clause, params) = secret_filter_sql(&c, &[SecretFilter::Name(vec!["app".into()])]).unwrap();
+        let counted: i64 =
+            c.query_row(&filtered_listing_sql(&clause, params.len()).0, rusqlite::params_from_iter(params.iter()), |r| r.get(0)).unwrap();
+        assert_eq!(counted, FEW_CANDIDATES + 2, "every row read, every match counted");
+        // The counts follow the store: with few names holding `app`, the index serves it again.
+        c.execute("DELETE FROM secrets WHERE name LIKE 'app/0%'", []).unwrap();
+        assert!(matches!(plan("app"), NamePlan::Index { .. }), "{:?}", plan("app"));
     }
 
     #[test]
