@@ -845,20 +845,28 @@ fn fts_phrase(t: &str) -> String {
 
 /// Below this many candidates the trigram index is always worth asking.
 const FEW_CANDIDATES: i64 = 1_000;
-/// Reading a candidate through the trigram index costs about ten times reading a row in a scan
-/// (at 100,000 secrets, 51 against 5 ms for a value every name holds).
+/// A candidate the index finds for two trigrams ANDed, its row then read, matched and sorted for
+/// the page, costs about ten times a row in a scan: at 100,000 secrets, a value every name holds
+/// took 46–52 ms through the index against 5–6 ms for a scan. A scan's page may also walk much
+/// of the listing's order before its first match, so a value held by a tenth of the names
+/// (`scale/05`, 10,000 names seeded one after the other) is still quicker through the index
+/// (about 6 against 12 ms).
 const CANDIDATE_COST: i64 = 10;
+/// An entry of the lists of several trigrams ORed (a value of one or two characters) costs about
+/// twice that: `12`, 20 trigrams with 6,997 entries in all, took about 4.5 ms through the index
+/// against 3.2 ms for a scan.
+const ORED_ENTRY_COST: i64 = 20;
 /// A value of one or two characters held by more trigrams than this reads every row.
 const MAX_TRIGRAMS_ORED: i64 = 64;
 
 /// How a SecretName value finds its rows, chosen from the counts in `name_trigrams`: through the
-/// trigram index when that reads fewer rows than a scan, and always then matched with `LIKE`,
-/// which keeps the filter's meaning (a substring, case-insensitive for ASCII letters).
+/// trigram index when its lists cost less to read than every row, and always then matched with
+/// `LIKE`, which keeps the filter's meaning (a substring, case-insensitive for ASCII letters).
 #[derive(Debug, PartialEq)]
 enum NamePlan {
     /// No name holds the value: it has a trigram that no name holds.
     Nothing,
-    /// Every row: the value is in so many names that the index's lists would cost more.
+    /// Every row: the value's trigrams are in so many names that their lists would cost more.
     Scan,
     /// The names the trigram index finds for this FTS5 query (for three characters or more the
     /// value's two rarest trigrams ANDed, for fewer every trigram holding it ORed, none if no
@@ -870,7 +878,8 @@ enum NamePlan {
 impl NamePlan {
     /// The plan for `v` in a store of `total` secrets.
     fn choose(c: &Connection, v: &str, total: i64) -> StoreResult<NamePlan> {
-        let worth = |candidates: i64| candidates <= FEW_CANDIDATES || candidates.saturating_mul(CANDIDATE_COST) <= total;
+        // Whether this many candidates, each costing `cost` rows of a scan, cost less than every row.
+        let worth = |candidates: i64, cost: i64| candidates <= FEW_CANDIDATES || candidates.saturating_mul(cost) <= total;
         if v.chars().count() >= 3 {
             // The value's distinct trigrams, rarest first (one that no name holds counts 0).
             let mut stmt = c
@@ -883,7 +892,8 @@ impl NamePlan {
             let rarest: Vec<(String, i64)> = rows(&mut stmt, [v], |r| Ok((r.get(0)?, r.get(1)?)))?;
             return Ok(match rarest.first() {
                 Some((_, 0)) => NamePlan::Nothing,
-                Some((_, n)) if worth(*n) => NamePlan::Index {
+                // The rarest trigram's names bound the candidates.
+                Some((_, n)) if worth(*n, CANDIDATE_COST) => NamePlan::Index {
                     query: Some(rarest.iter().map(|(t, _)| fts_phrase(t)).collect::<Vec<_>>().join(" AND ")),
                     short_names: false,
                 },
@@ -891,12 +901,12 @@ impl NamePlan {
             });
         }
         // Every name of three characters or more that holds a shorter value holds it inside one of
-        // its trigrams; the counts of those trigrams bound how many names they find.
-        let (trigrams, names): (i64, i64) = c
+        // its trigrams; the lists of those trigrams are what the index would read.
+        let (trigrams, entries): (i64, i64) = c
             .prepare_cached("SELECT count(*), coalesce(sum(names), 0) FROM name_trigrams WHERE names > 0 AND instr(trigram, lower(?1)) > 0")
             .and_then(|mut s| s.query_row([v], |r| Ok((r.get(0)?, r.get(1)?))))
             .map_err(backend)?;
-        if trigrams > MAX_TRIGRAMS_ORED || !worth(names) {
+        if trigrams > MAX_TRIGRAMS_ORED || !worth(entries, ORED_ENTRY_COST) {
             return Ok(NamePlan::Scan);
         }
         let mut stmt = c
