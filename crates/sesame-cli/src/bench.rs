@@ -658,6 +658,15 @@ const PAGE_CALLS: usize = 31;
 /// Manual rotations measured at each size.
 const ROTATIONS: usize = 51;
 
+/// The name of the n-th seeded secret. One, the same at both sizes, ends in `-db`: the one name a
+/// search by a short text (a console's search box) has to find among them all.
+fn seeded_name(n: usize) -> String {
+    if n == SHORT_NAMED { format!("scale/{n:06}-db") } else { format!("scale/{n:06}") }
+}
+
+/// The seeded secret whose name ends in `-db`.
+const SHORT_NAMED: usize = 7;
+
 /// Every hundredth seeded secret names a database instance of its own in its ExtendedConfig, as
 /// an Rds secret does, so that ListSecrets by DBInstanceId has one secret to find.
 fn instance_config(n: usize) -> Option<String> {
@@ -676,7 +685,7 @@ async fn seed(c: &Arc<Client>, from: usize, to: usize) -> Result<()> {
                 if n >= to {
                     return anyhow::Ok(());
                 }
-                let name = format!("scale/{n:06}");
+                let name = seeded_name(n);
                 let mut params = vec![("SecretName", name.as_str()), ("VersionId", "v1"), ("SecretData", "seeded value")];
                 let config = instance_config(n);
                 if let Some(config) = &config {
@@ -712,7 +721,7 @@ async fn measure_at(
     let make: MakeRequest = Arc::new(move |i: usize| {
         let nonce = sesame_crypto::random::nonce()?;
         let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64);
-        let name = format!("scale/{:06}", (i * 7919) % size);
+        let name = seeded_name((i * 7919) % size);
         Ok(signer.prepare("GetSecretValue", &[("SecretName", &name)], now, &nonce)?.request.into())
     });
     let get = load(&authority_of(&server.endpoint)?, a.connections, Duration::from_secs(a.duration), make).await?;
@@ -746,9 +755,18 @@ async fn measure_at(
         )
     });
     // The listing DMS makes at every logon: one secret by name (the filter matches substrings).
-    let by_name = median_ms(c, "ListSecrets", &timed_listings_by("SecretName", &format!("scale/{:06}", size / 2))).await?;
+    let by_name = median_ms(c, "ListSecrets", &timed_listings_by("SecretName", &seeded_name(size / 2))).await?;
     report.put(&[key, "list_secrets_by_name_ms"], json!(round2(by_name)), || {
         format!("{:<28} {by_name:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by name @ {size}"))
+    });
+    // A search by two characters, too short for a trigram, that one name holds.
+    let found = c.call("ListSecrets", &borrowed(&listing_by("SecretName", "db", 100))).await?;
+    if found["TotalCount"].as_i64() != Some(1) {
+        bail!("ListSecrets by the name `db` found {} secrets, not the one seeded", found["TotalCount"]);
+    }
+    let by_short_name = median_ms(c, "ListSecrets", &timed_listings_by("SecretName", "db")).await?;
+    report.put(&[key, "list_secrets_by_short_name_ms"], json!(round2(by_short_name)), || {
+        format!("{:<28} {by_short_name:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by `db` @ {size}"))
     });
     // The listing DMS makes instead for an instance registered by its RDS instance.
     let instance = format!("rm-scale{:06}", size / 2 / 100 * 100);
@@ -765,7 +783,7 @@ async fn measure_at(
     let puts = (0..ROTATIONS)
         .map(|n| {
             let version = format!("r{n}-{}", sesame_crypto::random::id_suffix(6)?);
-            let name = format!("scale/{:06}", (n * 7919) % size);
+            let name = seeded_name((n * 7919) % size);
             Ok(vec![("SecretName", name), ("VersionId", version), ("SecretData", "rotated value".to_string())])
         })
         .collect::<Result<Vec<_>>>()?;
@@ -787,7 +805,7 @@ async fn measure_at(
     report.put(&[key, "rss_mib"], json!({"total": rss, "anonymous": anon, "mapped_files": file}), || {
         format!("{:<28} {rss} MiB ({anon} MiB anonymous, {file} MiB of mapped files)", format!("server RSS @ {size}"))
     });
-    Ok(AtSize { rps: get.rps(), p99: get.pct(0.99), last_page: pages[2], by_name, by_instance, put: rotation, rotate })
+    Ok(AtSize { rps: get.rps(), p99: get.pct(0.99), last_page: pages[2], by_name, by_short_name, by_instance, put: rotation, rotate })
 }
 
 /// The figures at one size that the scale benchmark compares across sizes (milliseconds but
@@ -797,6 +815,7 @@ struct AtSize {
     p99: f64,
     last_page: f64,
     by_name: f64,
+    by_short_name: f64,
     by_instance: f64,
     put: f64,
     /// RotateSecret of an Rds secret, when the benchmark was given a database.
@@ -870,16 +889,18 @@ async fn scale(a: ScaleArgs, mut report: Report) -> Result<()> {
         per(at_l.p99, at_s.p99),
         per(at_l.last_page, at_s.last_page),
         per(at_l.by_name, at_s.by_name),
+        per(at_l.by_short_name, at_s.by_short_name),
         per(at_l.by_instance, at_s.by_instance),
         per(at_l.put, at_s.put),
     ];
-    let [get, get_p99, page, by_name, by_instance, put] = ratios.map(round2);
+    let [get, get_p99, page, by_name, by_short_name, by_instance, put] = ratios.map(round2);
     let rotate = at_l.rotate.zip(at_s.rotate).map(|(l, s)| round2(per(l, s)));
     let mut filed = json!({
         "get_secret_value_time": get,
         "get_secret_value_p99": get_p99,
         "last_list_secrets_page": page,
         "list_secrets_by_name": by_name,
+        "list_secrets_by_short_name": by_short_name,
         "list_secrets_by_instance": by_instance,
         "put_secret_value": put,
         "budget_at_most": 1.5,
@@ -891,7 +912,8 @@ async fn scale(a: ScaleArgs, mut report: Report) -> Result<()> {
         let rotate = rotate.map(|x| format!("; RotateSecret {x:.2}x")).unwrap_or_default();
         format!(
             "ratios {} vs {small}: GetSecretValue rate {get:.2}x, p99 {get_p99:.2}x; last ListSecrets page {page:.2}x; \
-             ListSecrets by name {by_name:.2}x, by instance {by_instance:.2}x; PutSecretValue {put:.2}x{rotate} (budget: within 1.5x)",
+             ListSecrets by name {by_name:.2}x, by `db` {by_short_name:.2}x, by instance {by_instance:.2}x; PutSecretValue {put:.2}x{rotate} \
+             (budget: within 1.5x)",
             a.secrets
         )
     });
