@@ -1,7 +1,8 @@
 //! `sesame bench …`: load and latency benchmarks, run by hand, that print their figures.
 //!
 //! Each benchmark starts its own server (`sesame serve --plain-http` in a fresh temporary data
-//! directory, log level warn) unless `--endpoint` names one, so runs are reproducible. The load
+//! directory, log level warn), so runs are reproducible; only `bench api` measures a running
+//! server instead when its own `--endpoint` names one. The load
 //! generator keeps N HTTP/1.1 keep-alive connections busy for T seconds, signing every request
 //! afresh (a nonce is used once), and records each latency.
 
