@@ -932,6 +932,9 @@ impl NamePlan {
                     // The expression of the partial index `secrets_short_names`, word for word.
                     from.push("rowid IN (SELECT rowid FROM secrets WHERE length(name) < 3)".into());
                 }
+                if from.is_empty() {
+                    return "0".into();
+                }
                 from.join(" OR ")
             }
         };
@@ -2158,6 +2161,7 @@ mod name_filter_tests {
             "a short value: the trigrams holding it, and the names too short for a trigram"
         );
         assert_eq!(plan("qq"), NamePlan::Index { query: None, short_names: true }, "no trigram holds it");
+        assert!(listed_by(&c, NamePlan::Index { query: None, short_names: false }, "db").is_empty(), "an index plan with nowhere to look");
         assert_eq!(listed(&c, "DB"), BTreeSet::from(["app/db".to_string(), "db".to_string()]));
         assert_eq!(listed(&c, "x"), BTreeSet::from(["x".to_string()]));
         let (clause, params) = secret_filter_sql(&c, &[SecretFilter::Name(vec!["app".into()])]).unwrap();
