@@ -783,10 +783,7 @@ fn secret_filter_sql(c: &Connection, filters: &[SecretFilter]) -> StoreResult<(S
     for f in filters {
         let clause = match f {
             SecretFilter::Name(v) => {
-                let total = c.prepare_cached("SELECT total FROM secret_counts").and_then(|mut s| s.query_row([], |r| r.get(0)));
-                let total: i64 = total.map_err(backend)?;
-                let clauses: StoreResult<Vec<String>> =
-                    v.iter().map(|v| Ok(NamePlan::choose(c, v, total)?.clause(v, &mut params))).collect();
+                let clauses: StoreResult<Vec<String>> = v.iter().map(|v| Ok(NamePlan::choose(c, v)?.clause(v, &mut params))).collect();
                 clauses?.join(" OR ")
             }
             SecretFilter::Description(v) => v.iter().map(|v| description_clause(v, &mut params)).collect::<Vec<_>>().join(" OR "),
@@ -876,8 +873,10 @@ enum NamePlan {
 }
 
 impl NamePlan {
-    /// The plan for `v` in a store of `total` secrets.
-    fn choose(c: &Connection, v: &str, total: i64) -> StoreResult<NamePlan> {
+    /// The plan for `v` in the store as it is now.
+    fn choose(c: &Connection, v: &str) -> StoreResult<NamePlan> {
+        let total: i64 =
+            c.prepare_cached("SELECT total FROM secret_counts").and_then(|mut s| s.query_row([], |r| r.get(0))).map_err(backend)?;
         // Whether this many candidates, each costing `cost` rows of a scan, cost less than every row.
         let worth = |candidates: i64, cost: i64| candidates <= FEW_CANDIDATES || candidates.saturating_mul(cost) <= total;
         if v.chars().count() >= 3 {
@@ -901,19 +900,19 @@ impl NamePlan {
             });
         }
         // Every name of three characters or more that holds a shorter value holds it inside one of
-        // its trigrams; the lists of those trigrams are what the index would read.
-        let (trigrams, entries): (i64, i64) = c
-            .prepare_cached("SELECT count(*), coalesce(sum(names), 0) FROM name_trigrams WHERE names > 0 AND instr(trigram, lower(?1)) > 0")
-            .and_then(|mut s| s.query_row([v], |r| Ok((r.get(0)?, r.get(1)?))))
+        // its trigrams; the lists of those trigrams are what the index would read. One more than
+        // may be ORed is enough to know there are too many.
+        let mut stmt = c
+            .prepare_cached(
+                "SELECT trigram, names FROM name_trigrams WHERE names > 0 AND instr(trigram, lower(?1)) > 0 ORDER BY trigram LIMIT ?2",
+            )
             .map_err(backend)?;
-        if trigrams > MAX_TRIGRAMS_ORED || !worth(entries, ORED_ENTRY_COST) {
+        let held: Vec<(String, i64)> = rows(&mut stmt, params![v, MAX_TRIGRAMS_ORED + 1], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let entries = held.iter().map(|(_, n)| n).sum();
+        if held.len() as i64 > MAX_TRIGRAMS_ORED || !worth(entries, ORED_ENTRY_COST) {
             return Ok(NamePlan::Scan);
         }
-        let mut stmt = c
-            .prepare_cached("SELECT trigram FROM name_trigrams WHERE names > 0 AND instr(trigram, lower(?1)) > 0 ORDER BY trigram")
-            .map_err(backend)?;
-        let held: Vec<String> = rows(&mut stmt, [v], |r| r.get(0))?;
-        let query = (!held.is_empty()).then(|| held.iter().map(|t| fts_phrase(t)).collect::<Vec<_>>().join(" OR "));
+        let query = (!held.is_empty()).then(|| held.iter().map(|(t, _)| fts_phrase(t)).collect::<Vec<_>>().join(" OR "));
         Ok(NamePlan::Index { query, short_names: true })
     }
 
@@ -2060,13 +2059,9 @@ mod name_filter_tests {
         .unwrap();
     }
 
-    fn total(c: &Connection) -> i64 {
-        c.query_row("SELECT total FROM secret_counts", [], |r| r.get(0)).unwrap()
-    }
-
     /// The trigrams the index is asked for, if it is.
     fn asked(c: &Connection, value: &str) -> BTreeSet<String> {
-        match NamePlan::choose(c, value, total(c)).unwrap() {
+        match NamePlan::choose(c, value).unwrap() {
             NamePlan::Index { query: Some(q), .. } => q.split(" AND ").map(str::to_string).collect(),
             _ => BTreeSet::new(),
         }
@@ -2103,7 +2098,7 @@ mod name_filter_tests {
         assert_eq!(asked(&c, "rds/prod-zq"), BTreeSet::from(["\"-zq\"".to_string(), "\"d-z\"".to_string()]));
         assert_eq!(asked(&c, "RDS/PROD-ZQ"), asked(&c, "rds/prod-zq"), "counted as LIKE compares, without case");
         // A trigram no name holds: no name can hold the value, and nothing is read.
-        assert_eq!(NamePlan::choose(&c, "rds/x", total(&c)).unwrap(), NamePlan::Nothing);
+        assert_eq!(NamePlan::choose(&c, "rds/x").unwrap(), NamePlan::Nothing);
         assert!(listed(&c, "rds/x").is_empty());
         let count = |t: &str| c.query_row("SELECT names FROM name_trigrams WHERE trigram = ?1", [t], |r| r.get::<_, i64>(0)).unwrap();
         assert_eq!((count("rds"), count("-zq")), (21, 1));
@@ -2150,7 +2145,7 @@ mod name_filter_tests {
         for name in ["app/db", "db", "x"] {
             add(&c, name);
         }
-        let plan = |v: &str| NamePlan::choose(&c, v, total(&c)).unwrap();
+        let plan = |v: &str| NamePlan::choose(&c, v).unwrap();
         assert_eq!(plan("app"), NamePlan::Scan, "every name holds it");
         assert_eq!(plan("0"), NamePlan::Scan, "too many trigrams hold it");
         assert!(matches!(plan("app/0001"), NamePlan::Index { query: Some(_), short_names: false }), "{:?}", plan("app/0001"));
