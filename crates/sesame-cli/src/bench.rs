@@ -280,6 +280,17 @@ pub struct Run {
     elapsed: Duration,
 }
 
+/// How many sorted latencies there are and their quantiles, as the JSON output files them.
+fn quantiles_json(sorted: &[u32]) -> Value {
+    json!({
+        "requests": sorted.len(),
+        "p50_ms": percentile(sorted, 0.5),
+        "p90_ms": percentile(sorted, 0.9),
+        "p99_ms": percentile(sorted, 0.99),
+        "max_ms": percentile(sorted, 1.0),
+    })
+}
+
 /// The `p`-th quantile of sorted latencies (µs), in milliseconds.
 /// 0 when there are none (the index then saturates to 0 and finds nothing).
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -305,24 +316,11 @@ impl Run {
     }
     /// The figures, with the writes' apart when there were any.
     fn json(&self) -> Value {
-        let mut v = json!({
-            "requests": self.latencies.len(),
-            "rps": self.rps().round(),
-            "p50_ms": self.pct(0.5),
-            "p90_ms": self.pct(0.9),
-            "p99_ms": self.pct(0.99),
-            "max_ms": self.pct(1.0),
-            "errors": self.errors,
-        });
+        let mut v = quantiles_json(&self.latencies);
+        v["rps"] = json!(self.rps().round());
+        v["errors"] = json!(self.errors);
         if !self.writes.is_empty() {
-            let w = &self.writes;
-            v["writes"] = json!({
-                "requests": w.len(),
-                "p50_ms": percentile(w, 0.5),
-                "p90_ms": percentile(w, 0.9),
-                "p99_ms": percentile(w, 0.99),
-                "max_ms": percentile(w, 1.0),
-            });
+            v["writes"] = quantiles_json(&self.writes);
         }
         v
     }
@@ -761,21 +759,14 @@ async fn measure_at(
         format!("{:<28} {by_name:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by name @ {size}"))
     });
     // A search by two characters, too short for a trigram, that one name holds (once seeded).
-    let found = c.call("ListSecrets", &borrowed(&listing_by("SecretName", "db", 100))).await?;
-    let seeded = i64::from(size > SHORT_NAMED);
-    if found["TotalCount"].as_i64() != Some(seeded) {
-        bail!("ListSecrets by the name `db` found {} secrets, not the {seeded} seeded", found["TotalCount"]);
-    }
+    expect_listed(c, "SecretName", "db", i64::from(size > SHORT_NAMED)).await?;
     let by_short_name = median_ms(c, "ListSecrets", &timed_listings_by("SecretName", "db")).await?;
     report.put(&[key, "list_secrets_by_short_name_ms"], json!(round2(by_short_name)), || {
         format!("{:<28} {by_short_name:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by `db` @ {size}"))
     });
     // The listing DMS makes instead for an instance registered by its RDS instance.
     let instance = format!("rm-scale{:06}", size / 2 / 100 * 100);
-    let found = c.call("ListSecrets", &borrowed(&listing_by("DBInstanceId", &instance, 100))).await?;
-    if found["TotalCount"].as_i64() != Some(1) {
-        bail!("ListSecrets by DBInstanceId found {} secrets, not the one seeded", found["TotalCount"]);
-    }
+    expect_listed(c, "DBInstanceId", &instance, 1).await?;
     let by_instance = median_ms(c, "ListSecrets", &timed_listings_by("DBInstanceId", &instance)).await?;
     report.put(&[key, "list_secrets_by_instance_ms"], json!(round2(by_instance)), || {
         format!("{:<28} {by_instance:.2} ms (median of {PAGE_CALLS})", format!("ListSecrets by instance @ {size}"))
@@ -844,6 +835,16 @@ fn page_size(k: usize) -> usize {
 /// A ListSecrets page with one filter of one value.
 fn listing_by(key: &str, value: &str, page_size: usize) -> Vec<(&'static str, String)> {
     vec![("Filters", json!([{"Key": key, "Values": [value]}]).to_string()), ("PageSize", page_size.to_string())]
+}
+
+/// Checks that a listing by one filter finds the `seeded` secrets the benchmark made for it, so
+/// that its timings time the search they are named after.
+async fn expect_listed(c: &Client, key: &str, value: &str, seeded: i64) -> Result<()> {
+    let found = c.call("ListSecrets", &borrowed(&listing_by(key, value, 100))).await?;
+    if found["TotalCount"].as_i64() != Some(seeded) {
+        bail!("ListSecrets by {key} {value:?} found {} secrets, not the {seeded} seeded", found["TotalCount"]);
+    }
+    Ok(())
 }
 
 /// The timed listings with one filter of one value.

@@ -318,9 +318,12 @@ impl Caches {
     /// otherwise it goes. The tags are the entry's: a write of tags drops the entry instead.
     pub fn secret_written(&self, s: &Secret) {
         self.secrets.replace(s.name.as_str(), |old| {
-            (old.secret.revision + 1 == s.revision).then(|| match old.secret.policy == s.policy {
-                true => SecretEntry { secret: s.clone(), tags: old.tags.clone(), policy: old.policy.clone() },
-                false => self.secret_entry(s.clone(), old.tags.clone()),
+            (old.secret.revision + 1 == s.revision).then(|| {
+                if old.secret.policy == s.policy {
+                    SecretEntry { secret: s.clone(), tags: old.tags.clone(), policy: old.policy.clone() }
+                } else {
+                    self.secret_entry(s.clone(), old.tags.clone())
+                }
             })
         });
     }
